@@ -1,0 +1,57 @@
+"""Group-aware split of a reference set into a fitting part and a calibration part."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+from fmood.errors import InvalidInputError
+
+#: Fewest calibration samples accepted: with fewer, the smallest p-value is above 0.1.
+MIN_CALIBRATION = 10
+
+
+def calibration_split(
+    n_samples: int,
+    *,
+    groups: ArrayLike | None = None,
+    calibration_fraction: float = 0.3,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the fitting part and of the held-out calibration part.
+
+    With ``groups`` (patient, volume or site of each sample), all samples of a group land on the
+    same side, so near-duplicates (adjacent slices of one volume) never make calibration easy.
+
+    Returns
+    -------
+    fit_idx, cal_idx : ndarray of int64, sorted
+    """
+    if not 0.0 < calibration_fraction < 1.0:
+        raise InvalidInputError(
+            f"calibration_fraction must be in (0, 1), got {calibration_fraction}"
+        )
+    if groups is None:
+        splitter = ShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
+        fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples)))
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n_samples,):
+            raise InvalidInputError(
+                f"groups must have one entry per sample ({n_samples}), got shape {groups.shape}"
+            )
+        n_groups = np.unique(groups).size
+        if n_groups < 2:
+            raise InvalidInputError(
+                "groups holds a single group, so no group-aware calibration split exists; "
+                "pass groups=None or give patient/volume ids"
+            )
+        splitter = GroupShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
+        fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples), groups=groups))
+    if cal_idx.size < MIN_CALIBRATION or fit_idx.size < 2:
+        raise InvalidInputError(
+            f"the reference is too small to hold out a calibration part: {n_samples} samples "
+            f"gave {fit_idx.size} to fit and {cal_idx.size} to calibrate (need >= 2 and "
+            f">= {MIN_CALIBRATION}); add reference data or raise calibration_fraction"
+        )
+    return np.sort(fit_idx).astype(np.int64), np.sort(cal_idx).astype(np.int64)

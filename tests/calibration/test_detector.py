@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import clustered
+
+from fmood.calibration.detector import OODDetector
+from fmood.errors import InvalidInputError, NotFittedError, StoreCorruptError, StoreVersionError
+from fmood.scorers import KNNScorer
+
+SCORERS = [("knn", {"k": 5}), "mahalanobis"]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return OODDetector(scorers=SCORERS).fit(clustered(2000, seed=10))
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1, 0.2])
+def test_in_distribution_flag_rate_is_nominal(detector, alpha):
+    fresh = clustered(4000, seed=11)
+    p = detector.pvalues(fresh)
+    n_cal = detector.calibration_scores_.shape[0]
+    # Conditional on one calibration set the rate is Beta-distributed around alpha.
+    slack = 3 * np.sqrt(alpha * (1 - alpha)) * (1 / np.sqrt(n_cal) + 1 / np.sqrt(len(fresh)))
+    for column in p.columns:
+        assert abs(np.mean(p[column] <= alpha) - alpha) <= slack, column
+
+
+def test_degree_grows_with_shift(detector):
+    medians = [np.median(detector.degree(clustered(300, shift=s, seed=12))) for s in (0, 1, 2, 4)]
+    assert medians == sorted(medians) and medians[0] < 0.7 and medians[-1] > 0.99
+
+
+def test_degree_keeps_ranking_far_beyond_the_calibration_range(detector):
+    table = detector.assess(np.r_[[clustered(50, shift=s, seed=13)[0] for s in (20, 30, 40, 80)]])
+    assert table["surprise"].is_monotonic_increasing and table["surprise"].nunique() == 4
+    assert (table["degree"] > 0.999).all()
+
+
+def test_assess_columns_and_flags(detector):
+    table = detector.assess(np.r_[clustered(100, seed=14), clustered(20, shift=8, seed=15)])
+    assert list(table.columns) == [
+        "knn", "mahalanobis", "p_knn", "p_mahalanobis", "p_combined", "degree", "surprise", "flagged"
+    ]
+    assert table["flagged"][100:].all() and table["flagged"][:100].mean() <= 0.05
+    np.testing.assert_array_equal(detector.flag(clustered(20, shift=8, seed=15)), True)
+    assert isinstance(detector.score(clustered(3, seed=1)), pd.DataFrame)
+
+
+def test_domain_conditional_calibration_absorbs_site_differences():
+    # Site B is three times as spread out, so its images sit further from their neighbours:
+    # pooled calibration flags it too often, per-site calibration at the nominal rate.
+    def site_b(n, seed):
+        X = clustered(n, seed=seed) * 3.0
+        X[:, 1] += 100.0
+        return X
+
+    X = np.r_[clustered(900, seed=20), site_b(900, 21)]
+    sites = np.repeat(["A", "B"], 900)
+    scorers = [("knn", {"k": 5, "normalize": False})]
+    pooled = OODDetector(scorers=scorers).fit(X)
+    conditional = OODDetector(scorers=scorers).fit(X, domains=sites)
+    fresh_b = site_b(1000, 22)
+    table = conditional.assess(fresh_b)
+    assert (table["domain"] == "B").all() and (table["domain_calibration"] == "own").all()
+    assert abs(np.mean(table["p_combined"] <= 0.1) - 0.1) < 0.04
+    assert np.mean(pooled.pvalues(fresh_b)["p_combined"] <= 0.1) > 0.15
+
+
+def test_groups_are_kept_together():
+    X = clustered(300, seed=30)
+    groups = np.repeat(np.arange(30), 10)
+    detector = OODDetector(scorers=SCORERS).fit(X, groups=groups)
+    assert detector.calibration_scores_.shape[0] % 10 == 0
+
+
+def test_save_and_load_round_trip(tmp_path, detector):
+    X = np.r_[clustered(50, seed=40), clustered(10, shift=5, seed=41)]
+    detector.save(tmp_path / "det")
+    loaded = OODDetector.load(tmp_path / "det")
+    pd.testing.assert_frame_equal(loaded.assess(X), detector.assess(X))
+    with np.load(tmp_path / "det" / "arrays.npz", allow_pickle=False) as arrays:
+        assert all(arrays[k].dtype != object for k in arrays.files)
+
+
+def test_save_and_load_every_scorer_with_domains(tmp_path):
+    X = clustered(400, seed=42)
+    scorers = ["gmm", ("knn", {"k": 3}), "mahalanobis", "ot", "relative_mahalanobis", "residual"]
+    detector = OODDetector(scorers=scorers, min_domain_calibration=10).fit(
+        X, domains=np.tile(["s1", "s2"], 200)
+    )
+    detector.save(tmp_path / "d")
+    Q = clustered(30, shift=2, seed=43)
+    pd.testing.assert_frame_equal(OODDetector.load(tmp_path / "d").assess(Q), detector.assess(Q))
+
+
+def test_load_errors(tmp_path, detector):
+    with pytest.raises(StoreCorruptError, match="missing"):
+        OODDetector.load(tmp_path)
+    detector.save(tmp_path / "d")
+    config = json.loads((tmp_path / "d" / "detector.json").read_text())
+    config["format_version"] = 99
+    (tmp_path / "d" / "detector.json").write_text(json.dumps(config))
+    with pytest.raises(StoreVersionError, match="upgrade fmood"):
+        OODDetector.load(tmp_path / "d")
+    (tmp_path / "d" / "detector.json").write_text("{not json")
+    with pytest.raises(StoreCorruptError):
+        OODDetector.load(tmp_path / "d")
+
+
+def test_default_detector_works_out_of_the_box():
+    detector = OODDetector().fit(clustered(600, seed=50))
+    assert detector.degree(clustered(5, shift=10, seed=51)).min() > 0.99
+
+
+def test_scorer_instances_are_cloned():
+    knn = KNNScorer(k=4)
+    detector = OODDetector(scorers=[knn]).fit(clustered(100, seed=52))
+    assert detector.scorers_[0] is not knn and not hasattr(knn, "reference_")
+
+
+def test_bad_input(detector):
+    with pytest.raises(NotFittedError):
+        OODDetector().degree(np.zeros((2, 16)))
+    with pytest.raises(InvalidInputError, match="expected 16"):
+        detector.degree(np.zeros((2, 8)))
+    with pytest.raises(InvalidInputError, match="too small"):
+        OODDetector(scorers=SCORERS).fit(clustered(12))
+    with pytest.raises(InvalidInputError, match="at least 2"):
+        OODDetector().fit(np.zeros((1, 16)))
+    with pytest.raises(InvalidInputError, match="one entry per sample"):
+        OODDetector(scorers=SCORERS).fit(clustered(100), domains=["a"])
+    with pytest.raises(InvalidInputError, match="scorer"):
+        OODDetector(scorers=[42]).fit(clustered(100))
+    bad = clustered(100)
+    bad[5] = np.inf
+    with pytest.raises(InvalidInputError, match="row"):
+        OODDetector(scorers=SCORERS).fit(bad)

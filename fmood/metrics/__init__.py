@@ -1,0 +1,27 @@
+"""Evaluation metrics: OOD detection, failure prediction, agreement with shift severity.
+
+Scores follow the fmood convention everywhere: higher = more OOD (or more likely to fail).
+"""
+from fmood.metrics.detection import (
+    aupr_in,
+    aupr_out,
+    auroc,
+    detection_report,
+    fpr_at_95_tpr_id,
+    fpr_at_95_tpr_ood,
+)
+from fmood.metrics.failure import augrc, aurc, risk_coverage_curve
+from fmood.metrics.severity import severity_spearman
+
+__all__ = [
+    "aupr_in",
+    "aupr_out",
+    "augrc",
+    "aurc",
+    "auroc",
+    "detection_report",
+    "fpr_at_95_tpr_id",
+    "fpr_at_95_tpr_ood",
+    "risk_coverage_curve",
+    "severity_spearman",
+]

@@ -1,0 +1,591 @@
+"""FeatureStore: a persistent, FAISS-searchable directory of embeddings and per-image metadata.
+
+Layout of a store directory::
+
+    manifest.json            what is committed: count, dim, metric, index, fingerprint, parts
+    vectors.f32              raw row-major little-endian float32, appended to
+    metadata/part-*.parquet  one metadata part per add
+    index.faiss              trained ANN index (not for "Flat", which is rebuilt in memory)
+    .lock                    flock taken by writers; readers take no lock
+
+Every add writes data files first and commits by atomically replacing ``manifest.json``;
+readers map only what the manifest they read lists, so a writer killed at any point
+leaves the store readable with its previous contents.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import faiss
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from numpy.typing import ArrayLike
+
+from fmood._validation import check_embeddings, check_positive_int
+from fmood.errors import InvalidInputError, StoreCorruptError, StoreError, StoreMismatchError
+from fmood.store.atomic import exclusive_lock, write_atomic
+from fmood.store.fingerprint import Fingerprint, as_fingerprint
+from fmood.store.index import (
+    DEVICES,
+    build_index,
+    is_exact,
+    min_training_points,
+    recommended_training_points,
+    search,
+    to_device,
+    train_index,
+)
+from fmood.store.layout import (
+    INDEX,
+    LOCK,
+    MANIFEST,
+    METADATA_DIR,
+    TMP_SUFFIX,
+    VECTORS,
+    is_part_name,
+    part_name,
+)
+from fmood.store.manifest import METRICS, Manifest, read_manifest, write_manifest
+from fmood.store.metadata import (
+    MetadataLike,
+    concat_parts,
+    part_rows,
+    read_part,
+    to_table,
+    write_part,
+)
+from fmood.store.neighbors import Neighbors, drop_self
+from fmood.store.vectors import append_vectors, check_vector_file, map_vectors
+
+MODES = ("r", "a")
+# Rows moved from the memory map into a FAISS index per call: bounds the temporary copy.
+_ADD_BATCH = 16384
+# faiss k-means subsamples to 256 points per centroid; a larger training sample is wasted.
+_MAX_POINTS_PER_CENTROID = 256
+# Files an interrupted create() leaves behind; a directory holding only these may be reused.
+_CREATE_LEFTOVERS = {LOCK, VECTORS, METADATA_DIR, MANIFEST + TMP_SUFFIX}
+
+
+class FeatureStore:
+    """Embeddings of one backbone plus per-image metadata, kept in a directory.
+
+    Make one with :meth:`create`, reopen it with :meth:`open`. Ids are consecutive
+    integers from 0 in the order vectors were added. Any number of processes may read a
+    store while one writes (writers serialise on a file lock); a reader sees the store as
+    it was when opened, until :meth:`refresh`.
+
+    Search uses FAISS. ``metric="cosine"`` indexes L2-normalised vectors and reports the
+    Euclidean distance between unit vectors, ``sqrt(2 - 2 cos)``; ``metric="l2"`` reports
+    plain Euclidean distance. An ANN index (``"HNSW32"``, ``"IVF256,Flat"``, ...) is kept in
+    ``index.faiss``; one that needs training (IVF, PQ) is trained once the store holds
+    39 points per centroid, and until then searches are exact.
+    """
+
+    def __init__(self, path: Path, manifest: Manifest, mode: str, device: str) -> None:
+        """Use :meth:`create` or :meth:`open`."""
+        self._path = path
+        self._manifest = manifest
+        self._mode = mode
+        self._device = device
+        self._embeddings: np.ndarray | None = None
+        self._part_frames: dict[str, pd.DataFrame] = {}
+        self._metadata: pd.DataFrame | None = None
+        self._index: faiss.Index | None = None  # CPU index covering exactly len(self) vectors
+        self._device_index: faiss.Index | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        dim: int,
+        fingerprint: Fingerprint | Mapping[str, object] | None = None,
+        *,
+        index: str = "Flat",
+        metric: str = "cosine",
+        exist_ok: bool = False,
+        device: str = "auto",
+    ) -> FeatureStore:
+        """Create an empty store at ``path`` (a new or empty directory), open for appending.
+
+        Parameters
+        ----------
+        path : path-like
+        dim : int
+            Dimension of the vectors the store will hold.
+        fingerprint : Fingerprint or dict, optional
+            Backbone identity; adds that name another fingerprint are refused.
+        index : str
+            FAISS index-factory string; ``"Flat"`` is exact.
+        metric : {"cosine", "l2"}
+        exist_ok : bool
+            If ``path`` already is a store, open it instead, after checking that its dim,
+            fingerprint, metric and index match (else :class:`StoreMismatchError`).
+        device : {"auto", "cpu", "cuda"}
+            Where searches run; ``"auto"`` uses a GPU when FAISS has one.
+
+        Raises
+        ------
+        StoreError
+            ``path`` is a store and ``exist_ok`` is False, a non-empty directory that is not
+            a store, a file, or cannot be written.
+        """
+        path = Path(path)
+        dim = check_positive_int(dim, "dim")
+        fp = as_fingerprint(fingerprint)
+        _check_choice(metric, METRICS, "metric")
+        _check_choice(device, DEVICES, "device")
+        build_index(dim, index, "l2")  # reject a bad index string now, not at the first add
+        manifest = Manifest(dim=dim, metric=metric, index=index, fingerprint=fp)
+        if not (path / MANIFEST).exists():
+            _check_reusable(path)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                with exclusive_lock(path / LOCK):
+                    # Re-checked under the lock: another process may have created it meanwhile.
+                    if not (path / MANIFEST).exists():
+                        (path / VECTORS).write_bytes(b"")
+                        (path / METADATA_DIR).mkdir(exist_ok=True)
+                        write_manifest(path, manifest)
+                        return cls(path, manifest, "a", device)
+            except OSError as e:
+                raise StoreError(
+                    f"cannot create a feature store at {path}: {e}; choose a writable directory"
+                ) from e
+        if not exist_ok:
+            raise StoreError(
+                f"{path} already is a feature store; open it with "
+                "FeatureStore.open(path, mode='a') or pass exist_ok=True"
+            )
+        store = cls.open(path, mode="a", device=device)
+        store._check_compatible(dim, fp)
+        if (metric, index) != (store.metric, store.index_spec):
+            raise StoreMismatchError(
+                f"store at {path} uses metric {store.metric!r} and index {store.index_spec!r}; "
+                f"asked for metric {metric!r} and index {index!r}"
+            )
+        return store
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], mode: str = "r", *, device: str = "auto"
+    ) -> FeatureStore:
+        """Open an existing store.
+
+        Parameters
+        ----------
+        mode : {"r", "a"}
+            ``"r"`` reads only; ``"a"`` also allows :meth:`add`.
+        device : {"auto", "cpu", "cuda"}
+            Where searches run.
+
+        Raises
+        ------
+        NotAStoreError
+            ``path`` is missing, a file, or a directory without ``manifest.json``.
+        StoreCorruptError
+            The manifest is unreadable, or data files are missing or shorter than it says.
+        StoreVersionError
+            The store was written by a newer fmood.
+        """
+        _check_choice(mode, MODES, "mode")
+        _check_choice(device, DEVICES, "device")
+        path = Path(path)
+        manifest = read_manifest(path)
+        store = cls(path, manifest, mode, device)
+        store._check_files(manifest)
+        return store
+
+    def refresh(self) -> None:
+        """Re-read the manifest, to see what other processes added since this store was opened."""
+        self._adopt(read_manifest(self._path))
+
+    def _adopt(self, manifest: Manifest) -> None:
+        if manifest == self._manifest:
+            return
+        self._check_files(manifest)
+        self._manifest = manifest
+        self._drop_caches()
+
+    def _check_files(self, m: Manifest) -> None:
+        check_vector_file(self._path / VECTORS, m.count, m.dim)
+        rows = sum(part_rows(self._path / METADATA_DIR / p) for p in m.metadata_parts)
+        if rows != m.count:
+            raise StoreCorruptError(
+                f"the metadata parts in {self._path / METADATA_DIR} hold {rows} rows, but "
+                f"{self._path / MANIFEST} lists {m.count} vectors; restore the store from a backup"
+            )
+        if m.index_count is not None and not (self._path / INDEX).is_file():
+            raise StoreCorruptError(
+                f"{self._path / INDEX} is missing, but {self._path / MANIFEST} says it indexes "
+                f"{m.index_count} vectors; restore it from a backup"
+            )
+
+    def _drop_caches(self) -> None:
+        # Part frames stay: committed parts never change.
+        self._embeddings = None
+        self._metadata = None
+        self._index = None
+        self._device_index = None
+
+    # ------------------------------------------------------------------ contents
+
+    def __len__(self) -> int:
+        return self._manifest.count
+
+    def __repr__(self) -> str:
+        fp = self.fingerprint.name if self.fingerprint else None
+        return (
+            f"FeatureStore({str(self._path)!r}, n={len(self)}, dim={self.dim}, "
+            f"metric={self.metric!r}, index={self.index_spec!r}, fingerprint={fp!r})"
+        )
+
+    @property
+    def path(self) -> Path:
+        """The store directory."""
+        return self._path
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the stored vectors."""
+        return self._manifest.dim
+
+    @property
+    def metric(self) -> str:
+        """``"cosine"`` or ``"l2"``."""
+        return self._manifest.metric
+
+    @property
+    def index_spec(self) -> str:
+        """FAISS index-factory string the store searches with."""
+        return self._manifest.index
+
+    @property
+    def fingerprint(self) -> Fingerprint | None:
+        """Identity of the backbone the vectors came from."""
+        return self._manifest.fingerprint
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """Read-only ``np.memmap`` of shape (len(self), dim), float32, the vectors as added."""
+        if self._embeddings is None:
+            self._embeddings = map_vectors(self._path / VECTORS, len(self), self.dim)
+        return self._embeddings
+
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """One row per vector, indexed by id (0..n-1), with at least a ``path`` column.
+
+        A copy: changing it leaves the store as it is. Columns some adds lacked hold nulls.
+        """
+        if self._metadata is None:
+            frames = [self._part_frame(name) for name in self._manifest.metadata_parts]
+            self._metadata = concat_parts(frames)
+        return self._metadata.copy()
+
+    def _part_frame(self, name: str) -> pd.DataFrame:
+        if name not in self._part_frames:
+            self._part_frames[name] = read_part(self._path / METADATA_DIR / name)
+        return self._part_frames[name]
+
+    @property
+    def index(self) -> faiss.Index:
+        """The CPU FAISS index over all vectors (normalised for cosine), built or loaded on demand.
+
+        An exact ``IndexFlatL2`` for ``"Flat"`` stores and for ANN stores not trained yet.
+        """
+        if self._index is None:
+            if self._manifest.index_count is None:
+                self._index = faiss.IndexFlatL2(self.dim)
+                self._add_rows(self._index, self.embeddings, 0, len(self))
+            else:
+                self._index = self._load_index()
+        return self._index
+
+    def _load_index(self) -> faiss.Index:
+        path = self._path / INDEX
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as e:
+            raise StoreCorruptError(
+                f"{path} is not a readable FAISS index ({e}); restore it from a backup"
+            ) from e
+        if index.d != self.dim:
+            raise StoreCorruptError(
+                f"{path} indexes {index.d}-d vectors, but the store holds {self.dim}-d; "
+                "restore it from a backup"
+            )
+        count = len(self)
+        if index.ntotal > count:
+            # Written by an add that committed after this store read its manifest, or never
+            # committed at all: drop the vectors this manifest does not list.
+            try:
+                index.remove_ids(faiss.IDSelectorRange(count, index.ntotal))
+            except RuntimeError:  # HNSW cannot remove: rebuild its graph
+                index.reset()
+        self._add_rows(index, self.embeddings, index.ntotal, count)
+        return index
+
+    def _add_rows(self, index: faiss.Index, rows: np.ndarray, start: int, stop: int) -> None:
+        for s in range(start, stop, _ADD_BATCH):
+            index.add(self._for_index(rows[s:min(s + _ADD_BATCH, stop)], "vectors", s))
+
+    def _for_index(self, X: np.ndarray, name: str, offset: int = 0) -> np.ndarray:
+        """Rows as the index holds them: unit length for cosine (copied), as they are for l2."""
+        if self.metric == "l2":
+            return np.ascontiguousarray(X, dtype=np.float32)
+        norms = _check_nonzero(X, name, offset)
+        return np.ascontiguousarray(X / norms[:, None], dtype=np.float32)
+
+    # ------------------------------------------------------------------ writing
+
+    def add(
+        self,
+        embeddings: ArrayLike,
+        metadata: MetadataLike = None,
+        *,
+        fingerprint: Fingerprint | Mapping[str, object] | None = None,
+    ) -> np.ndarray:
+        """Append vectors and their metadata; return their ids.
+
+        Parameters
+        ----------
+        embeddings : array-like of shape (n, dim)
+            Finite values; ``n = 0`` is a no-op returning no ids. For ``metric="cosine"``
+            no row may be all zeros.
+        metadata : DataFrame, list of dicts, dict of lists, or None
+            ``n`` rows. New columns may appear in later adds; earlier rows hold nulls there.
+        fingerprint : Fingerprint or dict, optional
+            Identity of the backbone that made ``embeddings``; must equal the store's.
+
+        Returns
+        -------
+        ids : ndarray of shape (n,), int64
+            Consecutive, starting at the store's length before the add.
+
+        Raises
+        ------
+        StoreMismatchError
+            Wrong dimension, or a fingerprint other than the store's.
+        InvalidInputError
+            Non-finite rows (listed), metadata with another row count or mixed-type columns.
+        StoreError
+            The store is read-only or a file cannot be written (the add is then not committed).
+        """
+        if self._mode != "a":
+            raise StoreError(
+                f"store at {self._path} was opened read-only; open it with "
+                "FeatureStore.open(path, mode='a') to add vectors"
+            )
+        fp = as_fingerprint(fingerprint)
+        X = check_embeddings(embeddings, "embeddings", min_samples=0)
+        self._check_compatible(X.shape[1], fp)
+        table = to_table(metadata, X.shape[0])
+        if self.metric == "cosine":
+            _check_nonzero(X, "embeddings")  # before any file is touched
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.int64)
+        try:
+            with exclusive_lock(self._path / LOCK):
+                self.refresh()  # another process may have added since this store was read
+                self._remove_leftovers()
+                try:
+                    return self._append(X, table)
+                except BaseException:
+                    self._drop_caches()  # in-memory state may include the uncommitted rows
+                    raise
+        except OSError as e:
+            raise StoreError(
+                f"could not write to the store at {self._path}: {e}; reopen it to see what it holds"
+            ) from e
+
+    def _check_compatible(self, dim: int, fp: Fingerprint | None) -> None:
+        if dim == self.dim and (fp is None or fp == self.fingerprint):
+            return
+        held = f"{self.dim}-d vectors " + (
+            f"from {self.fingerprint.describe()}" if self.fingerprint else "without a fingerprint"
+        )
+        got = f"{dim}-d vectors" + (f" from {fp.describe()}" if fp else "")
+        raise StoreMismatchError(
+            f"store at {self._path} holds {held}; got {got}. Keep one store per backbone"
+        )
+
+    def _remove_leftovers(self) -> None:
+        """Delete what an add killed before its commit left behind (caller holds the lock)."""
+        for tmp in self._path.glob("*" + TMP_SUFFIX):
+            tmp.unlink()
+        listed = set(self._manifest.metadata_parts)
+        for f in (self._path / METADATA_DIR).iterdir():
+            if f.name.endswith(TMP_SUFFIX) or (is_part_name(f.name) and f.name not in listed):
+                f.unlink()
+        if self._manifest.index_count is None:
+            (self._path / INDEX).unlink(missing_ok=True)
+
+    def _append(self, X: np.ndarray, table: pa.Table) -> np.ndarray:
+        old = self._manifest
+        start, stop = old.count, old.count + X.shape[0]
+        append_vectors(self._path / VECTORS, start, X)
+        part = part_name(len(old.metadata_parts))
+        write_part(table, self._path / METADATA_DIR / part)
+        ann = self._updated_ann_index(stop)
+        if ann is not None:
+            write_atomic(self._path / INDEX, lambda tmp: faiss.write_index(ann, str(tmp)))
+        new = old.after_add(stop, part, stop if ann is not None else None)
+        write_manifest(self._path, new)
+        # Committed: bring the in-memory state up to date without re-reading anything.
+        exact = self._index if old.index_count is None else None
+        self._manifest = new
+        self._embeddings = None
+        self._metadata = None
+        self._device_index = None
+        if ann is not None:
+            self._index = ann
+        elif exact is not None:
+            self._add_rows(exact, X, 0, X.shape[0])
+        return np.arange(start, stop, dtype=np.int64)
+
+    def _updated_ann_index(self, stop: int) -> faiss.Index | None:
+        """The ANN index covering the first ``stop`` vectors (already on disk), or None.
+
+        None for ``"Flat"`` stores and for ANN stores too small to train yet.
+        """
+        rows = map_vectors(self._path / VECTORS, stop, self.dim)
+        if self._manifest.index_count is not None:
+            index = self.index
+            self._add_rows(index, rows, index.ntotal, stop)
+            return index
+        index = build_index(self.dim, self.index_spec, "l2")
+        if is_exact(index) or stop < recommended_training_points(index):
+            return None
+        if not index.is_trained:
+            size = min(stop, _MAX_POINTS_PER_CENTROID * min_training_points(index))
+            sample = np.sort(np.random.default_rng(0).choice(stop, size=size, replace=False))
+            train_index(index, self._for_index(rows[sample], "vectors"))
+        self._add_rows(index, rows, 0, stop)
+        return index
+
+    # ------------------------------------------------------------------ searching
+
+    def nearest(
+        self,
+        queries: ArrayLike,
+        k: int = 8,
+        *,
+        exclude_self: bool = False,
+        batch_size: int = 4096,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+    ) -> Neighbors:
+        """The ``k`` nearest stored vectors of each query.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, dim)
+        k : int
+            At most ``len(self)`` (``len(self) - 1`` with ``exclude_self``).
+        exclude_self : bool
+            The queries are the store's own vectors in id order (``queries[i]`` is vector
+            ``i``, e.g. ``store.embeddings``); each query's own id is left out of its
+            neighbours (leave-one-out).
+        batch_size : int
+            Queries searched per FAISS call; bounds memory.
+        nprobe, ef_search : int, optional
+            IVF lists probed / HNSW search breadth, for a trained ANN index.
+
+        Returns
+        -------
+        Neighbors
+            ``distances`` (n_queries, k) float32 ascending, ``ids`` (n_queries, k) int64,
+            and ``table()`` with the neighbours' metadata.
+
+        Raises
+        ------
+        InvalidInputError
+            Wrong query dimension, non-finite queries, an empty store, or ``k`` larger than
+            the store.
+        """
+        k = check_positive_int(k, "k")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        Q = check_embeddings(queries, "queries", dim=self.dim, min_samples=0)
+        n_stored = len(self)
+        if n_stored == 0:
+            raise InvalidInputError(
+                f"store at {self._path} is empty; add vectors before searching it"
+            )
+        if exclude_self and Q.shape[0] != n_stored:
+            raise InvalidInputError(
+                f"exclude_self=True needs the store's own {n_stored} vectors as queries, in id "
+                f"order (e.g. store.embeddings); got {Q.shape[0]} queries"
+            )
+        wanted = k + 1 if exclude_self else k
+        if wanted > n_stored:
+            raise InvalidInputError(
+                f"k={k} neighbours asked for, but the store at {self._path} holds only "
+                f"{n_stored} vectors" + (" (one of them the query itself)" if exclude_self else "")
+            )
+        if self._manifest.index_count is None:
+            nprobe = ef_search = None  # exact search: nothing to tune
+        if self._device_index is None:
+            self._device_index = to_device(self.index, self._device)
+        n = Q.shape[0]
+        squared = np.empty((n, wanted), dtype=np.float32)
+        ids = np.empty((n, wanted), dtype=np.int64)
+        for s in range(0, n, batch_size):
+            chunk = self._for_index(Q[s:s + batch_size], "queries", s)
+            squared[s:s + batch_size], ids[s:s + batch_size] = search(
+                self._device_index,
+                chunk,
+                wanted,
+                batch_size=batch_size,
+                nprobe=nprobe,
+                ef_search=ef_search,
+            )
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        distances[ids < 0] = np.inf
+        if exclude_self:
+            distances, ids = drop_self(distances, ids)
+        return Neighbors(distances, ids, lambda: self.metadata)
+
+
+def _check_nonzero(X: np.ndarray, name: str, offset: int = 0) -> np.ndarray:
+    """Row norms of ``X`` (n, d); raise if a row is all zeros, which has no cosine distance."""
+    norms = np.linalg.norm(X, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        rows = ", ".join(str(offset + i) for i in zero[:10])
+        raise InvalidInputError(
+            f"{name} has {zero.size} all-zero row(s) ({rows}), which have no cosine distance; "
+            "drop them or use a store with metric='l2'"
+        )
+    return norms
+
+
+def _check_choice(value: object, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise InvalidInputError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_reusable(path: Path) -> None:
+    """Refuse a file, or a directory holding anything but an interrupted create's leftovers."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise StoreError(
+            f"cannot create a feature store at {path}: it is a file; choose a directory path"
+        )
+    names = set(os.listdir(path))
+    vectors, meta = path / VECTORS, path / METADATA_DIR
+    leftovers_only = (
+        names <= _CREATE_LEFTOVERS
+        and (not vectors.exists() or vectors.stat().st_size == 0)
+        and (not meta.is_dir() or not any(meta.iterdir()))
+    )
+    if not leftovers_only:
+        raise StoreError(
+            f"cannot create a feature store at {path}: the directory is not empty and has no "
+            f"{MANIFEST}; choose a new or empty directory"
+        )

@@ -1,0 +1,184 @@
+"""The manifest: the single JSON file whose atomic replacement commits a store change."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fmood.errors import (
+    InvalidInputError,
+    NotAStoreError,
+    StoreCorruptError,
+    StoreError,
+    StoreVersionError,
+)
+from fmood.store.atomic import write_bytes_atomic
+from fmood.store.fingerprint import Fingerprint
+from fmood.store.layout import MANIFEST, is_part_name
+
+FORMAT_NAME = "fmood.feature_store"
+FORMAT_VERSION = 1
+DTYPE = "<f4"
+METRICS = ("cosine", "l2")
+_HOW_TO_CREATE = "create one with fmood.FeatureStore.create(path, dim=...)"
+
+
+def _fmood_version() -> str:
+    # Imported late: fmood/__init__ re-exports the store, so a top-level import would be circular.
+    from fmood import __version__
+
+    return __version__
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a store holds: the committed vector count, layout and identity.
+
+    ``index_count`` is the number of vectors the persisted ANN index (``index.faiss``)
+    covers, or None when no index file is part of the store (exact ``Flat`` search, or an
+    ANN index not trained yet).
+    """
+
+    dim: int
+    metric: str
+    index: str
+    fingerprint: Fingerprint | None
+    count: int = 0
+    metadata_parts: tuple[str, ...] = ()
+    index_count: int | None = None
+    created: str = field(default_factory=_now)
+    fmood_version: str = field(default_factory=_fmood_version)
+    format_version: int = FORMAT_VERSION
+
+    def after_add(self, count: int, part: str, index_count: int | None) -> Manifest:
+        """The manifest of this store once an add has brought it to ``count`` vectors."""
+        return replace(
+            self,
+            count=count,
+            metadata_parts=self.metadata_parts + (part,),
+            index_count=index_count,
+            fmood_version=_fmood_version(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the on-disk key order."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "dim": self.dim,
+            "count": self.count,
+            "dtype": DTYPE,
+            "metric": self.metric,
+            "index": self.index,
+            "fingerprint": None if self.fingerprint is None else self.fingerprint.to_dict(),
+            "metadata_parts": list(self.metadata_parts),
+            "index_count": self.index_count,
+            "created": self.created,
+            "fmood_version": self.fmood_version,
+        }
+
+
+def read_manifest(store_dir: Path) -> Manifest:
+    """Read and validate ``store_dir/manifest.json``.
+
+    Raises
+    ------
+    NotAStoreError
+        ``store_dir`` is missing, a file, or a directory without a manifest.
+    StoreVersionError
+        The manifest was written by a newer format version.
+    StoreCorruptError
+        The manifest is not valid JSON or lacks or mistypes a key.
+    """
+    if not store_dir.exists():
+        raise NotAStoreError(
+            f"no feature store at {store_dir}: the path does not exist; {_HOW_TO_CREATE}"
+        )
+    if not store_dir.is_dir():
+        raise NotAStoreError(
+            f"{store_dir} is a file, not a feature store directory; {_HOW_TO_CREATE}"
+        )
+    path = store_dir / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotAStoreError(
+            f"{store_dir} is not an fmood feature store (it has no {MANIFEST}); {_HOW_TO_CREATE}"
+        ) from None
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e}") from e
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StoreCorruptError(f"{path} is not valid JSON ({e}); restore it from a backup") from e
+    return _parse(raw, path)
+
+
+def _parse(raw: object, path: Path) -> Manifest:
+    def corrupt(what: str) -> StoreCorruptError:
+        return StoreCorruptError(f"{path} is damaged: {what}; restore it from a backup")
+
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        raise corrupt(f"it does not declare \"format\": \"{FORMAT_NAME}\"")
+    version = raw.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise corrupt(f"format_version is {version!r}, expected a positive integer")
+    if version > FORMAT_VERSION:
+        # Checked before the other keys: a newer format may have renamed them.
+        raise StoreVersionError(
+            f"{path} has store format version {version}, but this fmood ({_fmood_version()}) "
+            f"reads only up to version {FORMAT_VERSION}; upgrade fmood (pip install -U fmood)"
+        )
+    missing = [k for k in ("dim", "count", "dtype", "metric", "index", "fingerprint",
+                           "metadata_parts", "index_count") if k not in raw]
+    if missing:
+        raise corrupt(f"missing key(s) {missing}")
+    dim, count, index_count = raw["dim"], raw["count"], raw["index_count"]
+    if not _is_int(dim) or dim < 1:
+        raise corrupt(f"dim is {dim!r}, expected a positive integer")
+    if not _is_int(count) or count < 0:
+        raise corrupt(f"count is {count!r}, expected a non-negative integer")
+    if index_count is not None and (not _is_int(index_count) or index_count < 0):
+        raise corrupt(f"index_count is {index_count!r}, expected a non-negative integer or null")
+    if raw["dtype"] != DTYPE:
+        raise corrupt(f"dtype is {raw['dtype']!r}, expected {DTYPE!r}")
+    if raw["metric"] not in METRICS:
+        raise corrupt(f"metric is {raw['metric']!r}, expected one of {METRICS}")
+    if not isinstance(raw["index"], str):
+        raise corrupt(f"index is {raw['index']!r}, expected a FAISS index-factory string")
+    parts = raw["metadata_parts"]
+    if not isinstance(parts, list) or not all(is_part_name(p) for p in parts):
+        raise corrupt("metadata_parts must be a list of names like part-000000.parquet")
+    try:
+        fp = raw["fingerprint"]
+        fingerprint = None if fp is None else Fingerprint.from_dict(fp)
+    except InvalidInputError as e:
+        raise corrupt(f"bad fingerprint ({e})") from e
+    return Manifest(
+        dim=dim,
+        metric=raw["metric"],
+        index=raw["index"],
+        fingerprint=fingerprint,
+        count=count,
+        metadata_parts=tuple(parts),
+        index_count=index_count,
+        created=str(raw.get("created", "")),
+        fmood_version=str(raw.get("fmood_version", "")),
+        format_version=version,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def write_manifest(store_dir: Path, manifest: Manifest) -> None:
+    """Atomically replace ``store_dir/manifest.json``: the commit point of every change."""
+    data = json.dumps(manifest.to_dict(), indent=2).encode("utf-8") + b"\n"
+    write_bytes_atomic(store_dir / MANIFEST, data)

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from fmood.errors import NotAStoreError, StoreCorruptError, StoreVersionError
+from fmood.store.fingerprint import Fingerprint
+from fmood.store.manifest import FORMAT_VERSION, Manifest, read_manifest, write_manifest
+
+
+@pytest.fixture
+def manifest():
+    return Manifest(dim=4, metric="l2", index="HNSW32", fingerprint=Fingerprint("m", None, "p"))
+
+
+def test_round_trip(tmp_path, manifest):
+    grown = manifest.after_add(10, "part-000000.parquet", 10)
+    write_manifest(tmp_path, grown)
+    assert read_manifest(tmp_path) == grown
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    assert raw["format"] == "fmood.feature_store"
+    assert raw["format_version"] == FORMAT_VERSION
+    assert raw["dtype"] == "<f4"
+    assert (raw["count"], raw["index_count"]) == (10, 10)
+    assert raw["metadata_parts"] == ["part-000000.parquet"]
+
+
+def _write_raw(path, raw):
+    (path / "manifest.json").write_text(json.dumps(raw))
+
+
+def test_newer_version_names_both_versions(tmp_path, manifest):
+    raw = manifest.to_dict() | {"format_version": FORMAT_VERSION + 1, "dim": "renamed"}
+    _write_raw(tmp_path, raw)
+    expected = rf"version {FORMAT_VERSION + 1}.*up to version {FORMAT_VERSION}.*upgrade"
+    with pytest.raises(StoreVersionError, match=expected):
+        read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        ({"count": -1}, "count"),
+        ({"dim": 0}, "dim"),
+        ({"dim": True}, "dim"),
+        ({"metric": "manhattan"}, "metric"),
+        ({"dtype": "<f8"}, "dtype"),
+        ({"metadata_parts": ["../../etc/passwd"]}, "metadata_parts"),
+        ({"fingerprint": {"nom": "x"}}, "fingerprint"),
+        ({"format": "something.else"}, "format"),
+        ({"format_version": "1"}, "format_version"),
+    ],
+)
+def test_bad_values_are_corrupt(tmp_path, manifest, change, complaint):
+    _write_raw(tmp_path, manifest.to_dict() | change)
+    with pytest.raises(StoreCorruptError, match=complaint):
+        read_manifest(tmp_path)
+
+
+def test_missing_key_is_corrupt(tmp_path, manifest):
+    raw = manifest.to_dict()
+    del raw["count"]
+    _write_raw(tmp_path, raw)
+    with pytest.raises(StoreCorruptError, match=r"manifest\.json.*missing key.*count"):
+        read_manifest(tmp_path)
+
+
+def test_invalid_json_is_corrupt(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"format": "fmood.feature_store", ')
+    with pytest.raises(StoreCorruptError, match=r"manifest\.json is not valid JSON"):
+        read_manifest(tmp_path)
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(NotAStoreError, match="does not exist"):
+        read_manifest(tmp_path / "nowhere")
+    with pytest.raises(NotAStoreError, match="no manifest.json"):
+        read_manifest(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotAStoreError, match="is a file"):
+        read_manifest(tmp_path / "file")

@@ -16,6 +16,7 @@ from fmood.calibration.conformal import ConformalCalibrator
 from fmood.calibration.split import calibration_split
 from fmood.errors import InvalidInputError, StoreCorruptError, StoreVersionError
 from fmood.scorers.base import BaseScorer, get_scorer, l2_normalize
+from fmood.store.atomic import write_atomic, write_bytes_atomic
 from fmood.store.index import build_index, search, train_and_add
 
 ScorerSpec = str | BaseScorer | tuple[str, dict[str, Any]]
@@ -238,8 +239,8 @@ class OODDetector:
             "n_features_in": self.n_features_in_,
             "domains": None if self.domains_ is None else [str(d) for d in self.domains_],
         }
-        _atomic_write(path / "arrays.npz", lambda f: np.savez(f, **arrays))
-        _atomic_write(path / "detector.json", lambda f: f.write(json.dumps(config, indent=2).encode()))
+        write_atomic(path / "arrays.npz", lambda tmp: _savez(tmp, arrays))
+        write_bytes_atomic(path / "detector.json", json.dumps(config, indent=2).encode())
         return path
 
     @classmethod
@@ -338,8 +339,7 @@ def _leave_one_out_p(scores: np.ndarray) -> np.ndarray:
     return at_or_above / n
 
 
-def _atomic_write(target: Path, write) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    tmp.replace(target)
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # A file object, not a name: np.savez would append ".npz" to the temporary name.
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)

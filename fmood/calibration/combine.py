@@ -7,26 +7,50 @@ from numpy.typing import ArrayLike
 from fmood.errors import InvalidInputError
 
 
-def cauchy_statistic(pvalues: ArrayLike) -> np.ndarray:
-    """Cauchy combination statistic of each row of ``pvalues`` (n_samples, n_tests).
+#: p-values are capped here before combining: ``tan((0.5 - p) pi)`` diverges to -inf at
+#: p = 1, so one scorer finding an image utterly typical would cancel any other's evidence.
+P_CAP = 0.999
+#: Below this p-value ``tan((0.5 - p) pi)`` is replaced by its asymptote ``1 / (p pi)``.
+_TINY = 1e-15
 
-    ``T = mean_j tan((0.5 - p_j) * pi)`` (Liu & Xie, "Cauchy Combination Test", JASA 2020).
+
+def cauchy_statistic(log_pvalues: ArrayLike) -> np.ndarray:
+    """Cauchy combination statistic of each row, as ``asinh(T)``, from natural-log p-values.
+
+    ``T = mean_j tan((0.5 - p_j) * pi)`` (Liu & Xie, "Cauchy Combination Test: A Powerful
+    Test With Analytic p-Value Calculation Under Arbitrary Dependency Structures", JASA 2020).
     Its tail is approximately standard Cauchy whatever the dependence between the tests, and a
-    single very small p-value dominates it, which suits OOD detection: one scorer that sees the
-    shift is enough. For tiny p, ``tan((0.5 - p) pi)`` is evaluated as ``1 / tan(p pi)`` to keep
-    precision.
+    single very small p-value dominates it, which suits OOD detection: one scorer that sees
+    the shift is enough. p-values are capped at :data:`P_CAP`.
+
+    ``asinh`` is monotone, so it ranks exactly like ``T``; it is computed in log space
+    (``asinh(T) ~ log(2T)``) so that p-values far below the smallest double stay ordered,
+    and a Cauchy tail of ``T`` becomes an exponential tail of ``asinh(T)``.
+
+    Parameters
+    ----------
+    log_pvalues : array-like of shape (n_samples, n_tests)
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] == 0:
-        raise InvalidInputError(f"pvalues must have shape (n_samples, n_tests), got {p.shape}")
-    if ((p <= 0) | (p > 1) | ~np.isfinite(p)).any():
-        raise InvalidInputError("p-values must lie in (0, 1]")
-    terms = np.where(p < 1e-15, 1.0 / (p * np.pi), np.tan((0.5 - p) * np.pi))
-    return terms.mean(axis=1)
+    log_p = np.asarray(log_pvalues, dtype=np.float64)
+    if log_p.ndim != 2 or log_p.shape[1] == 0:
+        raise InvalidInputError(f"log_pvalues must have shape (n_samples, n_tests), got {log_p.shape}")
+    if (np.isnan(log_p) | (log_p > 1e-12)).any():
+        raise InvalidInputError("log p-values must be <= 0 (p-values in (0, 1])")
+    log_p = np.minimum(log_p, np.log(P_CAP))
+    m = log_p.shape[1]
+    tiny = log_p < np.log(_TINY)
+    moderate_sum = np.where(tiny, 0.0, np.tan((0.5 - np.exp(log_p)) * np.pi)).sum(axis=1)
+    # Sum of the dominant terms 1 / (p pi), as a log.
+    log_tiny_sum = np.logaddexp.reduce(np.where(tiny, -log_p - np.log(np.pi), -np.inf), axis=1)
+    out = np.arcsinh(moderate_sum / m)
+    huge = tiny.any(axis=1)
+    # With a term above 1e15 the bounded moderate terms (|term| <= ~318 each) are negligible.
+    out[huge] = np.log(2.0) + log_tiny_sum[huge] - np.log(m)
+    return out
 
 
 def cauchy_pvalue(statistic: ArrayLike) -> np.ndarray:
-    """Upper tail of the standard Cauchy distribution at ``statistic``, precise for large values."""
+    """Upper tail of the standard Cauchy distribution at ``T``, precise for large ``T``."""
     t = np.asarray(statistic, dtype=np.float64)
     safe = np.where(t > 0, t, 1.0)
     return np.where(t > 0, np.arctan(1.0 / safe) / np.pi, 0.5 - np.arctan(t) / np.pi)

@@ -5,11 +5,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from fmood._validation import check_is_fitted
 from fmood.errors import InvalidInputError
-
-#: Smallest p-value returned, so that -log10(p) stays finite.
-P_FLOOR = 1e-300
-
 
 class ConformalCalibrator:
     """Turn raw scores into p-values against held-out in-distribution calibration scores.
@@ -75,17 +72,26 @@ class ConformalCalibrator:
             return 0.0, fallback_scale
         return float(shape), float(scale)
 
-    def pvalues(self, scores: ArrayLike) -> np.ndarray:
-        """p-value of each score, shape (n_samples,); small = unlike the calibration set."""
+    def log_pvalues(self, scores: ArrayLike) -> np.ndarray:
+        """Natural log of each score's p-value, shape (n_samples,).
+
+        Kept in log space so that images far beyond the calibration range keep distinct
+        values where the p-value itself would underflow to 0.
+        """
+        check_is_fitted(self, "calibration_scores_")
         scores = np.asarray(scores, dtype=np.float64)
         cal = self.calibration_scores_
         n = cal.size
         n_at_or_above = n - np.searchsorted(cal, scores, side="left")
-        p = (1.0 + n_at_or_above) / (n + 1.0)
+        log_p = np.log1p(n_at_or_above) - np.log(n + 1.0)
         beyond = scores > cal[-1]
         if self.tail and beyond.any():
             log_ratio = stats.genpareto.logsf(
                 scores[beyond] - self.threshold_, self.tail_shape_, scale=self.tail_scale_
             ) - stats.genpareto.logsf(cal[-1] - self.threshold_, self.tail_shape_, scale=self.tail_scale_)
-            p[beyond] = np.exp(np.log(1.0 / (n + 1.0)) + log_ratio)
-        return np.maximum(p, P_FLOOR)
+            log_p[beyond] = -np.log(n + 1.0) + log_ratio
+        return log_p
+
+    def pvalues(self, scores: ArrayLike) -> np.ndarray:
+        """p-value of each score, shape (n_samples,); small = unlike the calibration set."""
+        return np.exp(self.log_pvalues(scores))

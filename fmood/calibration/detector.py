@@ -150,7 +150,9 @@ class OODDetector:
 
     def _calibrators_for(self, scores: np.ndarray) -> tuple[list[ConformalCalibrator], ConformalCalibrator]:
         per_scorer = [ConformalCalibrator(tail=self.tail).fit(col) for col in scores.T]
-        combined = ConformalCalibrator(tail=self.tail).fit(cauchy_statistic(_leave_one_out_p(scores)))
+        combined = ConformalCalibrator(tail=self.tail).fit(
+            cauchy_statistic(np.log(_leave_one_out_p(scores)))
+        )
         return per_scorer, combined
 
     # -- scoring ---------------------------------------------------------------------
@@ -185,18 +187,21 @@ class OODDetector:
             own = np.isin(table["domain"], list(self._calibrators))
             keys[own] = table["domain"][own]
             table["domain_calibration"] = np.where(own, "own", "pooled")
-        p = np.empty_like(raw)
-        combined = np.empty(X.shape[0])
+        log_p = np.empty_like(raw)
+        log_combined = np.empty(X.shape[0])
         for key in np.unique(keys):
             rows = keys == key
             per_scorer, comb = self._calibrators[key]
-            p[rows] = np.column_stack([c.pvalues(raw[rows, j]) for j, c in enumerate(per_scorer)])
-            combined[rows] = comb.pvalues(cauchy_statistic(p[rows]))
+            log_p[rows] = np.column_stack(
+                [c.log_pvalues(raw[rows, j]) for j, c in enumerate(per_scorer)]
+            )
+            log_combined[rows] = comb.log_pvalues(cauchy_statistic(log_p[rows]))
         for j, name in enumerate(self.scorer_names_):
-            table[f"p_{name}"] = p[:, j]
+            table[f"p_{name}"] = np.exp(log_p[:, j])
+        combined = np.exp(log_combined)
         table["p_combined"] = combined
-        table["degree"] = 1.0 - combined
-        table["surprise"] = -np.log10(combined)
+        table["degree"] = -np.expm1(log_combined)
+        table["surprise"] = -log_combined / np.log(10.0)
         table["flagged"] = benjamini_hochberg(combined, alpha) if len(table) else []
         return table
 

@@ -109,6 +109,13 @@ def get_scorer(name: str, **params: Any) -> BaseScorer:
         raise InvalidInputError(
             f"unknown scorer {name!r}; available: {', '.join(available_scorers())}"
         ) from None
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InvalidInputError(
+            f"scorer {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(valid)}"
+        )
     return cls(**params)
 
 

@@ -9,7 +9,6 @@ signal follows e.g. Lu et al., "Out-of-distribution Detection via Optimal Transp
 from __future__ import annotations
 
 import numpy as np
-import ot
 
 from fmood._validation import check_positive_int
 from fmood.errors import InvalidInputError
@@ -78,6 +77,8 @@ class OTScorer(BaseScorer):
             raise InvalidInputError(f"reg and reg_m must be > 0, got {self.reg}, {self.reg_m}")
         if X.shape[0] < 2:
             raise InvalidInputError(f"the OT scorer needs at least 2 reference samples, got {X.shape[0]}")
+        import ot  # POT imports torch: ~3 s, paid only when this scorer is used
+
         keep = check_positive_int(self.max_reference, "max_reference")
         rng = np.random.default_rng(self.random_state)
         if X.shape[0] > keep:
@@ -91,15 +92,17 @@ class OTScorer(BaseScorer):
     def _score(self, X: np.ndarray) -> np.ndarray:
         X = l2_normalize(X) if self.normalize else X
         out = np.empty(X.shape[0], dtype=np.float64)
-        b = np.full(self.reference_.shape[0], 1.0 / self.reference_.shape[0])
         for rows in batched(X.shape[0], int(self.batch_size)):
-            cost = ot.dist(X[rows], self.reference_).astype(np.float64) / self.cost_scale_
-            out[rows] = self._transport_cost(cost, b) * self.cost_scale_
+            out[rows] = self._transport_cost(X[rows])
         return out
 
-    def _transport_cost(self, cost: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Cost per unit mass of each row's sample under the entropic plan."""
+    def _transport_cost(self, batch: np.ndarray) -> np.ndarray:
+        """Cost per unit mass of each sample of ``batch`` under the entropic plan."""
+        import ot
+
+        cost = ot.dist(batch, self.reference_).astype(np.float64) / self.cost_scale_
         a = np.full(cost.shape[0], 1.0 / cost.shape[0])
+        b = np.full(cost.shape[1], 1.0 / cost.shape[1])
         if np.isinf(self.reg_m):
             plan = ot.sinkhorn(a, b, cost, self.reg, method="sinkhorn_log")
         else:
@@ -110,4 +113,4 @@ class OTScorer(BaseScorer):
             plan = ot.unbalanced.sinkhorn_unbalanced(
                 a, b, shifted, self.reg, (float("inf"), self.reg_m), method="sinkhorn"
             )
-        return (plan * cost).sum(axis=1) / a
+        return (plan * cost).sum(axis=1) / a * self.cost_scale_

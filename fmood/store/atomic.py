@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -66,3 +68,30 @@ def exclusive_lock(lock_file: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextmanager
+def staged_directory(final: Path) -> Iterator[Path]:
+    """Yield an empty sibling directory to fill; on success it replaces ``final`` whole.
+
+    An exception inside the block removes the staging directory and leaves ``final`` as it
+    was. The swap renames the old ``final`` aside, renames the new one in, then deletes the
+    old one, so ``final`` is always either the complete old or the complete new directory.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=final.parent))
+    try:
+        yield staging
+        fsync_dir(staging)
+        aside = None
+        if final.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+            os.replace(final, aside / final.name)
+        os.replace(staging, final)
+        fsync_dir(final.parent)
+        if aside is not None:
+            shutil.rmtree(aside)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

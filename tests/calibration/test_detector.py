@@ -68,6 +68,7 @@ def test_domain_conditional_calibration_absorbs_site_differences():
     fresh_b = site_b(1000, 22)
     table = conditional.assess(fresh_b)
     assert (table["domain"] == "B").all() and (table["domain_calibration"] == "own").all()
+    assert conditional.domain_calibration_ == {"A": "own", "B": "own"}
     assert abs(np.mean(table["p_combined"] <= 0.1) - 0.1) < 0.04
     assert np.mean(pooled.pvalues(fresh_b)["p_combined"] <= 0.1) > 0.15
 
@@ -97,6 +98,29 @@ def test_save_and_load_every_scorer_with_domains(tmp_path):
     detector.save(tmp_path / "d")
     Q = clustered(30, shift=2, seed=43)
     pd.testing.assert_frame_equal(OODDetector.load(tmp_path / "d").assess(Q), detector.assess(Q))
+
+
+def test_save_replaces_a_detector_whole_and_refuses_other_directories(tmp_path, detector, monkeypatch):
+    target = tmp_path / "det"
+    detector.save(target)
+    before = (target / "arrays.npz").read_bytes()
+    other = OODDetector(scorers=["mahalanobis"]).fit(clustered(200, seed=44))
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("fmood.calibration.detector._savez", crash)
+    with pytest.raises(OSError):
+        other.save(target)
+    assert (target / "arrays.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det"]  # no staging left behind
+    monkeypatch.undo()
+    other.save(target)
+    assert OODDetector.load(target).scorer_names_ == ["mahalanobis"]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="not a saved OODDetector"):
+        detector.save(tmp_path / "notes")
 
 
 def test_load_errors(tmp_path, detector):

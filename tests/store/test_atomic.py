@@ -3,7 +3,13 @@ import os
 
 import pytest
 
-from fmood.store.atomic import exclusive_lock, temp_path, write_atomic, write_bytes_atomic
+from fmood.store.atomic import (
+    exclusive_lock,
+    staged_directory,
+    temp_path,
+    write_atomic,
+    write_bytes_atomic,
+)
 
 
 def test_write_bytes_atomic_replaces_and_leaves_no_temp(tmp_path):
@@ -41,3 +47,18 @@ def test_lock_is_exclusive_and_released(tmp_path):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
     finally:
         os.close(fd)
+
+
+def test_staged_directory_swaps_whole_or_not_at_all(tmp_path):
+    final = tmp_path / "out"
+    with staged_directory(final) as stage:
+        (stage / "a.txt").write_text("one")
+    with pytest.raises(RuntimeError):
+        with staged_directory(final) as stage:
+            (stage / "a.txt").write_text("two")
+            raise RuntimeError("killed mid-write")
+    assert (final / "a.txt").read_text() == "one"
+    with staged_directory(final) as stage:
+        (stage / "b.txt").write_text("three")
+    assert sorted(p.name for p in final.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -1,0 +1,1 @@
+"""The ``fmood`` command line: fit, score, distance, neighbors, demo."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmood.cli import demo
+from fmood.cli.demo import headline
+
+
+def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_demo(out_dir: Path, *, progress: bool = True) -> dict:
+        calls.append((out_dir, progress))
+        out_dir.mkdir(parents=True)
+        (out_dir / "scores.csv").write_text("row\n")
+        (out_dir / "detector").mkdir()
+        return {"n_target": 10, "flagged_share": 0.31234,
+                "by_shift": {"none": {"n": 5, "auroc": None}, "artifact": {"n": 5, "auroc": 0.9}}}
+
+    monkeypatch.setattr(demo.demo, "run_demo", fake_run_demo)
+    out = tmp_path / "demo-out"
+    result = cli("demo", "--out", out)
+    assert result.code == 0, result.err
+    assert calls == [(out, True)]
+    lines = result.out.splitlines()
+    assert lines[0] == f"demo outputs in {out}: detector/, scores.csv"
+    assert lines[1:3] == ["n_target: 10", "flagged_share: 0.312"]
+
+
+def test_headline_shapes():
+    text = headline({
+        "alpha": 0.05,
+        "by_severity": {0: 0.45, 1: 0.571},
+        "by_shift": {"none": {"n": 216, "auroc": None}, "artifact": {"n": 1080, "auroc": 0.8631}},
+        "distances": {"none": {"mmd": {"value": 0.1}}},
+    })
+    lines = text.splitlines()
+    assert lines[:3] == ["alpha: 0.05", "by_severity: 0=0.45, 1=0.571", "by_shift:"]
+    assert lines[4].split() == ["none", "216", "-"]
+    assert lines[5].split() == ["artifact", "1080", "0.863"]
+    assert "distances" not in text  # nested deeper: left to summary.json
+
+
+def test_default_out_dir(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo.demo, "run_demo", lambda out, *, progress: out.mkdir() or {})
+    assert cli("demo").code == 0
+    assert (tmp_path / "fmood-demo-out").is_dir()

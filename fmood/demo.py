@@ -121,18 +121,22 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    groups = [(name, rows["surprise"].to_numpy()) for name, rows in table.groupby("shift")]
+    groups = [
+        ("in-distribution" if name == "none" else name, rows["surprise"].to_numpy())
+        for name, rows in table.groupby("shift")
+    ]
     left.boxplot([g for _, g in groups], showfliers=False)
     left.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups])
     left.set_ylabel("surprise = -log10 p (higher = more OOD)")
     left.set_title("OOD evidence by kind of image")
-    artifacts = table[table["shift"].isin(["none", "artifact"])]
-    medians = artifacts.groupby("severity")["degree"].median()
-    right.plot(medians.index, medians.to_numpy(), marker="o")
-    right.set_ylim(0, 1.02)
+    artifacts = table[table["shift"].isin(["none", "artifact"])].groupby("severity")
+    right.plot(artifacts["surprise"].median(), marker="o", label="median surprise")
+    right.axhline(-np.log10(ALPHA), color="grey", linestyle="--", label=f"p = {ALPHA}")
+    right.set_yscale("symlog", linthresh=1.0)
     right.set_xlabel("artifact severity (0 = clean)")
-    right.set_ylabel("median OOD degree")
-    right.set_title("Degree grows with artifact severity")
+    right.set_ylabel("surprise = -log10 p")
+    right.set_title("Evidence keeps growing with artifact severity")
+    right.legend()
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

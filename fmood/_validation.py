@@ -36,7 +36,8 @@ def check_embeddings(
         raise InvalidInputError(f"{name} has 0 features")
     if dim is not None and d != dim:
         raise InvalidInputError(f"{name} has {d} features, expected {dim}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
     bad_rows = nonfinite_rows(arr)
     if bad_rows.size:
         listed = ", ".join(str(i) for i in bad_rows[:_MAX_LISTED_ROWS])

@@ -9,29 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from fmood.errors import InvalidInputError
-from fmood.scorers._gaussian import shrunk_covariance, whitener
+from fmood.scorers._gaussian import class_means, scatter, shrunk_covariance, whitener
 from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, batched, l2_normalize, register
 from fmood.store.index import build_index, search, train_and_add
-
-
-def class_means(X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Class means (n_classes, d) and each row's class index (n,), one class when ``y`` is None.
-
-    Sums go through ``np.add.at`` on float64 so 1,000 classes cost one (n_classes, d) array,
-    never a per-class copy of the data.
-    """
-    if y is None:
-        return X.mean(axis=0, dtype=np.float64)[None, :], np.zeros(X.shape[0], dtype=np.int64)
-    classes, inverse = np.unique(y, return_inverse=True)
-    if classes.size == X.shape[0]:
-        raise InvalidInputError(
-            "every sample has its own label; class-conditional Mahalanobis needs several "
-            "samples per class (pass y=None for the label-free score)"
-        )
-    sums = np.zeros((classes.size, X.shape[1]), dtype=np.float64)
-    np.add.at(sums, inverse, X)
-    counts = np.bincount(inverse, minlength=classes.size)
-    return sums / counts[:, None], inverse
 
 
 @register
@@ -81,8 +61,8 @@ class MahalanobisScorer(BaseScorer):
         if self.normalize:
             X = l2_normalize(X)
         means, inverse = class_means(X, y)
-        centered = X - means[inverse].astype(np.float32)
-        self.whitener_ = whitener(shrunk_covariance(centered, self.shrinkage))
+        spread = scatter(X, means, inverse, self.batch_size)
+        self.whitener_ = whitener(shrunk_covariance(spread, self.shrinkage))
         self.means_ = means.astype(np.float32)
         self._restore()
 

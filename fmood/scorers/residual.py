@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmood.errors import InvalidInputError
+from fmood.scorers._gaussian import class_means, scatter
 from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, batched, register
 
 
@@ -62,10 +63,9 @@ class ResidualScorer(BaseScorer):
             raise InvalidInputError(
                 f"n_components must be 'auto' or an int in [1, {d - 1}], got {self.n_components!r}"
             )
-        mean = X.mean(axis=0, dtype=np.float64)
-        centered = X - mean.astype(np.float32)
-        cov = centered.T.astype(np.float64) @ centered.astype(np.float64)
-        eigvecs = np.linalg.eigh(cov)[1]  # ascending eigenvalues
+        means, inverse = class_means(X, None)
+        mean = means[0]
+        eigvecs = np.linalg.eigh(scatter(X, means, inverse, self.batch_size).covariance)[1]
         self.mean_ = mean.astype(np.float32)
         self.complement_ = np.ascontiguousarray(eigvecs[:, : d - dim], dtype=np.float32)
 

@@ -30,6 +30,7 @@ from fmood.store.atomic import exclusive_lock, write_atomic
 from fmood.store.fingerprint import Fingerprint, as_fingerprint
 from fmood.store.index import (
     DEVICES,
+    MAX_TRAINING_POINTS_PER_CENTROID,
     build_index,
     is_exact,
     min_training_points,
@@ -63,8 +64,6 @@ from fmood.store.vectors import append_vectors, check_vector_file, map_vectors
 MODES = ("r", "a")
 # Rows moved from the memory map into a FAISS index per call: bounds the temporary copy.
 _ADD_BATCH = 16384
-# faiss k-means subsamples to 256 points per centroid; a larger training sample is wasted.
-_MAX_POINTS_PER_CENTROID = 256
 # Files an interrupted create() leaves behind; a directory holding only these may be reused.
 _CREATE_LEFTOVERS = {LOCK, VECTORS, METADATA_DIR, MANIFEST + TMP_SUFFIX}
 
@@ -462,7 +461,7 @@ class FeatureStore:
         if is_exact(index) or stop < recommended_training_points(index):
             return None
         if not index.is_trained:
-            size = min(stop, _MAX_POINTS_PER_CENTROID * min_training_points(index))
+            size = min(stop, MAX_TRAINING_POINTS_PER_CENTROID * min_training_points(index))
             sample = np.sort(np.random.default_rng(0).choice(stop, size=size, replace=False))
             train_index(index, self._for_index(rows[sample], "vectors"))
         self._add_rows(index, rows, 0, stop)

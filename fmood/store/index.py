@@ -17,6 +17,10 @@ DEVICES = ("auto", "cpu", "cuda")
 
 # faiss k-means warns below 39 training points per centroid; below 1 per centroid it fails.
 POINTS_PER_CENTROID = 39
+#: k-means of IVF and PQ training sees at most this many points per centroid (FAISS's own
+#: default is 256). Centroids barely move past ~64 points each, while training time grows
+#: linearly: at 50,000 x 768 this cuts IVF256 training 4x (benchmarks/README.md).
+MAX_TRAINING_POINTS_PER_CENTROID = 64
 # faiss's HNSW default efSearch (16) loses recall at k around 10; 64 keeps it above 0.9.
 DEFAULT_EF_SEARCH = 64
 
@@ -125,6 +129,9 @@ def train_index(index: faiss.Index, X: ArrayLike) -> None:
             f"{recommended_training_points(index)}), got {X.shape[0]}; add more vectors or "
             "choose a smaller index (fewer IVF lists, or \"Flat\")"
         )
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.cp.max_points_per_centroid = MAX_TRAINING_POINTS_PER_CENTROID
     try:
         index.train(X)
     except RuntimeError as e:
@@ -182,12 +189,34 @@ def search(
     if ef_search is not None:
         _set_parameter(index, "efSearch", check_positive_int(ef_search, "ef_search"))
     n = Q.shape[0]
+    order = _list_order(index, Q)
+    if order is not None:
+        Q = Q[order]
     distances = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         distances[start:stop], ids[start:stop] = index.search(Q[start:stop], k)
+    if order is not None:
+        distances[order], ids[order] = distances.copy(), ids.copy()
     return distances, ids
+
+
+def _list_order(index: faiss.Index, Q: np.ndarray) -> np.ndarray | None:
+    """Query order grouping queries by their nearest inverted list (CPU IVF indexes only).
+
+    An IVF scan is bound by memory bandwidth; neighbouring queries then read the same lists
+    while they are still in cache (1.2-1.7x faster on 768-d float lists, which pays for the
+    extra coarse assignment; ``search_preassigned`` measured slower than this). Results are
+    put back in the caller's order.
+    """
+    if Q.shape[0] < 2 or _on_gpu(index):
+        return None
+    ivf = faiss.downcast_index(index)
+    if not isinstance(ivf, faiss.IndexIVF):  # a pre-transformed IVF sees other vectors
+        return None
+    lists = ivf.quantizer.search(Q, 1)[1][:, 0]
+    return np.argsort(lists, kind="stable")
 
 
 def _set_parameter(index: faiss.Index, name: str, value: int) -> None:

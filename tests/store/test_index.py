@@ -5,6 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from fmood.errors import InvalidInputError
 from fmood.store.index import (
+    MAX_TRAINING_POINTS_PER_CENTROID,
     build_index,
     default_nprobe,
     gpu_available,
@@ -110,3 +111,21 @@ def test_to_device_on_cpu():
         assert to_device(index, "auto") is index
         with pytest.raises(InvalidInputError, match="no GPU"):
             to_device(index, "cuda")
+
+
+def test_ivf_search_in_list_order_returns_results_in_query_order():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3000, 16)).astype(np.float32)
+    Q = rng.standard_normal((300, 16)).astype(np.float32)
+    index = build_index(16, "IVF16,Flat", "l2")
+    train_and_add(index, X)
+    together = search(index, Q, 5, nprobe=4)
+    one_by_one = [search(index, Q[i : i + 1], 5, nprobe=4) for i in range(len(Q))]
+    np.testing.assert_array_equal(together[1], np.concatenate([ids for _, ids in one_by_one]))
+    np.testing.assert_array_equal(together[0], np.concatenate([d for d, _ in one_by_one]))
+
+
+def test_ivf_training_is_capped_per_centroid():
+    index = build_index(8, "IVF16,Flat", "l2")
+    train_and_add(index, np.random.default_rng(6).standard_normal((5000, 8)).astype(np.float32))
+    assert faiss.extract_index_ivf(index).cp.max_points_per_centroid == MAX_TRAINING_POINTS_PER_CENTROID

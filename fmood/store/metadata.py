@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -85,10 +86,11 @@ def write_part(table: pa.Table, path: Path) -> None:
     write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def part_rows(path: Path) -> int:
-    """Row count of a part from its parquet footer, without reading the data."""
+@contextmanager
+def _reading_part(path: Path) -> Iterator[None]:
+    """Turn a missing or unreadable metadata part into :class:`StoreCorruptError`."""
     try:
-        return pq.read_metadata(path).num_rows
+        yield
     except FileNotFoundError:
         raise StoreCorruptError(
             f"metadata part {path} listed in the manifest is missing; restore it from a backup"
@@ -97,20 +99,18 @@ def part_rows(path: Path) -> int:
         raise StoreCorruptError(
             f"metadata part {path} is unreadable ({e}); restore it from a backup"
         ) from e
+
+
+def part_rows(path: Path) -> int:
+    """Row count of a part from its parquet footer, without reading the data."""
+    with _reading_part(path):
+        return pq.read_metadata(path).num_rows
 
 
 def read_part(path: Path) -> pd.DataFrame:
     """One part as a DataFrame; nullable dtypes keep integer columns integer when rows lack them."""
-    try:
+    with _reading_part(path):
         return pd.read_parquet(path, dtype_backend="numpy_nullable")
-    except FileNotFoundError:
-        raise StoreCorruptError(
-            f"metadata part {path} listed in the manifest is missing; restore it from a backup"
-        ) from None
-    except (OSError, pa.ArrowException) as e:
-        raise StoreCorruptError(
-            f"metadata part {path} is unreadable ({e}); restore it from a backup"
-        ) from e
 
 
 def concat_parts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -208,7 +208,7 @@ class OODDetector:
             table[f"p_{name}"] = np.exp(log_p[:, j])
         combined = np.exp(log_combined)
         table["p_combined"] = combined
-        table["degree"] = -np.expm1(log_combined)
+        table["degree"] = 0.0 - np.expm1(log_combined)  # 0.0 - : no "-0.0" for p = 1
         table["surprise"] = -log_combined / np.log(10.0)
         table["flagged"] = benjamini_hochberg(combined, alpha) if len(table) else []
         return table

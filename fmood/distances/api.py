@@ -75,7 +75,9 @@ def dataset_distance(
     The null level is the same distance between two disjoint random parts of A, the
     held-out part as large as B (at most half of A), so it is measured at the sample sizes
     of the value itself: biased estimators (frechet, sliced_wasserstein, sinkhorn) grow as a
-    side shrinks, and a floor from larger parts would be too low.
+    side shrinks, and a floor from larger parts would be too low. Its reference side has
+    n_a - n_b rows rather than n_a, so when B is a large fraction of A the floor of those
+    estimators is somewhat high (a conservative ratio); MMD^2 is unbiased and unaffected.
 
     Cost: the value, ``n_bootstrap`` replicates and ``n_null`` refits on halves of A. A
     replicate reuses what the value computed (kernel, cost matrix, projections,

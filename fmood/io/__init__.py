@@ -1,0 +1,62 @@
+"""Data in: read one medical image file into 2-D float32 images in [0, 1].
+
+``read_image`` picks the reader from the file name:
+
+* ``.png .jpg .jpeg .tif .tiff`` -> :func:`read_raster`
+* ``.dcm .dicom``, or no suffix with a DICOM 'DICM' preamble -> :func:`read_dicom`
+* ``.nii .nii.gz`` -> :func:`read_nifti`
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fmood.errors import InvalidInputError
+from fmood.io.dicom import CT_WINDOWS, DICOM_SUFFIXES, read_dicom
+from fmood.io.image import Image, check_file
+from fmood.io.nifti import NIFTI_SUFFIXES, read_nifti
+from fmood.io.raster import RASTER_SUFFIXES, read_raster
+
+SUPPORTED_SUFFIXES = RASTER_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
+
+__all__ = [
+    "CT_WINDOWS",
+    "SUPPORTED_SUFFIXES",
+    "Image",
+    "read_dicom",
+    "read_image",
+    "read_nifti",
+    "read_raster",
+]
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def read_image(path: str | Path, **options: Any) -> list[Image]:
+    """Read ``path`` with the reader its suffix names, passing ``options`` on.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    InvalidInputError
+        The suffix is not supported (the message lists those that are), or the
+        reader rejected the content.
+    """
+    path = check_file(path)
+    name = path.name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return read_nifti(path, **options)
+    suffix = path.suffix.lower()
+    if suffix in RASTER_SUFFIXES:
+        return read_raster(path, **options)
+    if suffix in DICOM_SUFFIXES or (suffix == "" and _has_dicom_preamble(path)):
+        return read_dicom(path, **options)
+    raise InvalidInputError(
+        f"{path}: unsupported file type {suffix or '(no suffix, no DICOM preamble)'!r}; "
+        f"supported: {', '.join(SUPPORTED_SUFFIXES)} or a DICOM file without suffix"
+    )

@@ -1,0 +1,176 @@
+"""DICOM reader on files shipped with pydicom and pydicom-data (no downloads)."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_modality_lut
+
+from fmood.errors import InvalidInputError
+from fmood.io import read_image
+from fmood.io.dicom import CT_WINDOWS, TECHNICAL_FIELDS, read_dicom
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def local(name: str) -> str:
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        pytest.fail(f"{name} is not installed: the test extra installs pydicom-data")
+    return path
+
+
+def linear_window(values, center, width):
+    """DICOM PS3.3 C.11.2.1.2.1 LINEAR window, written out as its three cases."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.select(
+        [values <= center - 0.5 - (width - 1) / 2, values > center - 0.5 + (width - 1) / 2],
+        [0.0, 1.0],
+        (values - (center - 0.5)) / (width - 1) + 0.5,
+    )
+
+
+def test_ct_min_max_of_hounsfield_units():
+    path = local("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    hu = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+    (image,) = read_dicom(path)  # CT_small has no window: min-max over HU
+    assert image.pixels.dtype == np.float32 and image.pixels.shape == (128, 128)
+    expected = (hu - hu.min()) / (hu.max() - hu.min())
+    np.testing.assert_allclose(image.pixels, expected, atol=1e-6)
+    assert image.metadata["voi"] == "min-max"
+    assert image.frame is None
+
+
+@pytest.mark.parametrize("preset", ["brain", "soft-tissue", "lung"])
+def test_ct_preset_window_matches_hand_computation(preset):
+    path = local("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    hu = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+    assert (ds.RescaleSlope, ds.RescaleIntercept) == (1, -1024)
+    center, width = CT_WINDOWS[preset]
+    (image,) = read_dicom(path, window=preset)
+    np.testing.assert_allclose(image.pixels, linear_window(hu, center, width), atol=1e-6)
+    assert image.metadata["voi"] == [center, width]
+
+
+def test_brain_preset_values_by_hand():
+    (image,) = read_dicom(local("CT_small.dcm"), window="brain")
+    ds = pydicom.dcmread(local("CT_small.dcm"))
+    hu = ds.pixel_array.astype(np.float64) * 1 - 1024
+    # brain (40, 80): below 0.5 HU -> 0, above 79.5 HU -> 1, linear between.
+    assert np.all(image.pixels[hu <= 0.5] == 0)
+    assert np.all(image.pixels[hu > 79.5] == 1)
+    between = (hu > 0.5) & (hu <= 79.5)
+    np.testing.assert_allclose(image.pixels[between], (hu[between] - 39.5) / 79 + 0.5, atol=1e-6)
+
+
+def test_explicit_window_tuple_equals_preset():
+    (a,) = read_dicom(local("CT_small.dcm"), window=(40, 80))
+    (b,) = read_dicom(local("CT_small.dcm"), window="brain")
+    np.testing.assert_array_equal(a.pixels, b.pixels)
+
+
+def test_unknown_preset_names_choices():
+    with pytest.raises(InvalidInputError, match="CT_small.dcm.*'liver'.*brain"):
+        read_dicom(local("CT_small.dcm"), window="liver")
+
+
+def test_mr_uses_file_window():
+    path = local("MR_small.dcm")
+    ds = pydicom.dcmread(path)
+    center, width = float(ds.WindowCenter), float(ds.WindowWidth)
+    (image,) = read_dicom(path)
+    values = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+    np.testing.assert_allclose(image.pixels, linear_window(values, center, width), atol=1e-6)
+    assert image.metadata["Modality"] == "MR"
+    assert image.metadata["voi"] == [center, width]
+
+
+def test_multiframe_one_image_per_frame():
+    path = local("emri_small.dcm")
+    images = read_dicom(path)
+    assert len(images) == 10
+    assert [image.frame for image in images] == list(range(10))
+    assert all(image.pixels.shape == (64, 64) for image in images)
+    stored = pydicom.dcmread(path).pixel_array.astype(np.float64)
+    expected = (stored - stored.min()) / (stored.max() - stored.min())  # min-max over the file
+    np.testing.assert_allclose(np.stack([image.pixels for image in images]), expected, atol=1e-6)
+
+
+def test_monochrome1_inverted():
+    path = local("RG1_UNCI.dcm")
+    ds = pydicom.dcmread(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME1"
+    values = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+    center, width = float(ds.WindowCenter), float(ds.WindowWidth)
+    (image,) = read_dicom(path)
+    np.testing.assert_allclose(image.pixels, 1.0 - linear_window(values, center, width), atol=1e-6)
+    # MONOCHROME1: the highest stored value is displayed darkest, the lowest brightest.
+    highest = np.unravel_index(np.argmax(values), values.shape)
+    lowest = np.unravel_index(np.argmin(values), values.shape)
+    assert image.pixels[highest] == image.pixels.min()
+    assert image.pixels[lowest] == image.pixels.max()
+    assert image.pixels.max() > image.pixels.min()
+
+
+def test_jpeg2000_decodes_or_names_transfer_syntax():
+    path = local("US1_J2KR.dcm")
+    try:
+        (image,) = read_dicom(path)
+    except InvalidInputError as error:
+        message = str(error)
+        assert "US1_J2KR.dcm" in message and "1.2.840.10008.1.2.4.90" in message
+        assert "JPEG 2000" in message and "openjpeg" in message
+    else:
+        assert image.pixels.shape == (480, 640, 3)
+        assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
+        assert image.metadata["TransferSyntaxUID"] == "1.2.840.10008.1.2.4.90"
+
+
+def test_compressed_without_decoder_names_syntax_and_package():
+    path = local("emri_small_jpeg_ls_lossless.dcm")
+    try:
+        images = read_dicom(path)
+    except InvalidInputError as error:
+        message = str(error)
+        assert "emri_small_jpeg_ls_lossless.dcm" in message
+        assert "JPEG-LS Lossless Image Compression" in message
+        assert "1.2.840.10008.1.2.4.80" in message
+        assert "pylibjpeg" in message and "gdcm" in message
+    else:  # a JPEG-LS decoder happens to be installed
+        assert len(images) == 10
+
+
+def test_metadata_is_technical_only():
+    path = local("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    assert "PatientName" in ds and "PatientID" in ds and "StudyDate" in ds
+    (image,) = read_dicom(path)
+    allowed = set(TECHNICAL_FIELDS) | {"TransferSyntaxUID", "voi"}
+    assert set(image.metadata) <= allowed
+    for field in ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "AccessionNumber"):
+        assert field not in image.metadata
+    text = repr(image.metadata)
+    assert str(ds.PatientName) not in text and str(ds.PatientID) not in text
+    assert image.metadata["PixelSpacing"] == [float(v) for v in ds.PixelSpacing]
+    assert image.metadata["Modality"] == "CT"
+    assert image.metadata["TransferSyntaxUID"] == "1.2.840.10008.1.2.1"
+
+
+def test_text_file_named_dcm(tmp_path):
+    path = tmp_path / "fake.dcm"
+    path.write_text("PatientName: nobody\nthis is not DICOM\n" * 20)
+    with pytest.raises(InvalidInputError, match="fake.dcm"):
+        read_image(path)
+
+
+def test_dispatch_without_suffix_by_preamble(tmp_path):
+    path = tmp_path / "IM0001"
+    shutil.copy(local("CT_small.dcm"), path)
+    (image,) = read_image(path, window="bone")
+    (expected,) = read_dicom(local("CT_small.dcm"), window="bone")
+    np.testing.assert_array_equal(image.pixels, expected.pixels)

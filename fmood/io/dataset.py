@@ -106,7 +106,7 @@ def _list_manifest(csv: Path) -> list[Record]:
         raise InvalidInputError(f"{csv}: {len(duplicates)} path(s) listed more than once: {shown}{more}")
     extra = table.drop(columns="path").astype(object)
     extra = extra.where(extra.notna(), None)
-    return [Record(path, row) for path, row in zip(paths, extra.to_dict("records"))]
+    return [Record(path, row) for path, row in zip(paths, extra.to_dict("records"), strict=True)]
 
 
 def list_dataset(source: str | Path) -> list[Record]:

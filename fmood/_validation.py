@@ -65,6 +65,18 @@ def drop_nonfinite(X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(arr[keep]), bad
 
 
+def check_per_sample(values: ArrayLike | None, n_samples: int, name: str) -> np.ndarray | None:
+    """``values`` as an array of shape (n_samples,) (labels, groups, domains), None passed on."""
+    if values is None:
+        return None
+    arr = np.asarray(values)
+    if arr.shape != (n_samples,):
+        raise InvalidInputError(
+            f"{name} must have one entry per sample ({n_samples}), got shape {arr.shape}"
+        )
+    return arr
+
+
 def check_is_fitted(estimator: object, attribute: str) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
     if not hasattr(estimator, attribute):

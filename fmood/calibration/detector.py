@@ -10,7 +10,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 import fmood
-from fmood._validation import check_embeddings, check_is_fitted
+from fmood._validation import check_embeddings, check_is_fitted, check_per_sample
 from fmood.calibration.combine import benjamini_hochberg, cauchy_statistic
 from fmood.calibration.conformal import ConformalCalibrator
 from fmood.calibration.split import calibration_split
@@ -114,8 +114,8 @@ class OODDetector:
         """
         X = check_embeddings(X, "X", min_samples=2)
         n = X.shape[0]
-        y = _per_sample(y, n, "y")
-        domains = _per_sample(domains, n, "domains")
+        y = check_per_sample(y, n, "y")
+        domains = check_per_sample(domains, n, "domains")
         fit_idx, cal_idx = calibration_split(
             n,
             groups=groups,
@@ -328,15 +328,6 @@ def _build(spec: ScorerSpec) -> BaseScorer:
     raise InvalidInputError(
         f"a scorer must be a name, a scorer instance or (name, params), got {spec!r}"
     )
-
-
-def _per_sample(values: ArrayLike | None, n: int, name: str) -> np.ndarray | None:
-    if values is None:
-        return None
-    arr = np.asarray(values)
-    if arr.shape != (n,):
-        raise InvalidInputError(f"{name} must have one entry per sample ({n}), got shape {arr.shape}")
-    return arr
 
 
 def _unique_names(names: list[str]) -> list[str]:

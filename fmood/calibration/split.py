@@ -5,6 +5,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
+from fmood._validation import check_per_sample
 from fmood.errors import InvalidInputError
 
 #: Fewest calibration samples accepted: with fewer, the smallest p-value is above 0.1.
@@ -35,11 +36,7 @@ def calibration_split(
         splitter = ShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
         fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples)))
     else:
-        groups = np.asarray(groups)
-        if groups.shape != (n_samples,):
-            raise InvalidInputError(
-                f"groups must have one entry per sample ({n_samples}), got shape {groups.shape}"
-            )
+        groups = check_per_sample(groups, n_samples, "groups")
         n_groups = np.unique(groups).size
         if n_groups < 2:
             raise InvalidInputError(

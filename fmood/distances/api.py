@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fmood._validation import check_positive_int
+from fmood._validation import check_per_sample, check_positive_int
 from fmood.distances.base import PairDistance, check_pair
 from fmood.distances.classifier import DomainClassifier
 from fmood.distances.frechet import FrechetDistance
@@ -238,11 +238,9 @@ def _resolve_max_samples(max_samples: object, cls: type[PairDistance]) -> int | 
 
 
 def _check_groups(groups: ArrayLike | None, n: int, name: str) -> np.ndarray | None:
-    if groups is None:
+    arr = check_per_sample(groups, n, name)
+    if arr is None:
         return None
-    arr = np.asarray(groups)
-    if arr.shape != (n,):
-        raise InvalidInputError(f"{name} must have one entry per row ({n}), got shape {arr.shape}")
     if np.unique(arr).size < 2:
         raise InvalidInputError(f"{name} holds a single group; resampling needs at least 2")
     return arr

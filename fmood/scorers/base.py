@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Iterator, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fmood._validation import check_embeddings, check_is_fitted
+from fmood._validation import check_embeddings, check_is_fitted, check_per_sample
 from fmood.errors import InvalidInputError
 
 _REGISTRY: dict[str, type["BaseScorer"]] = {}
@@ -41,13 +41,7 @@ class BaseScorer:
             Class labels; used by scorers with ``uses_labels``, ignored by the others.
         """
         X = check_embeddings(X, "X")
-        labels = None
-        if y is not None and self.uses_labels:
-            labels = np.asarray(y)
-            if labels.shape != (X.shape[0],):
-                raise InvalidInputError(
-                    f"y must have shape ({X.shape[0]},) to match X, got {labels.shape}"
-                )
+        labels = check_per_sample(y, X.shape[0], "y") if self.uses_labels else None
         self._fit(X, labels)
         self.n_features_in_ = X.shape[1]
         return self

@@ -35,3 +35,11 @@ class StoreVersionError(StoreError):
 
 class StoreMismatchError(StoreError, ValueError):
     """Vectors of another dimension or backbone fingerprint were offered to a store."""
+
+
+class BackboneError(FmoodError):
+    """A backbone name is unknown, or its code or weights could not be loaded."""
+
+
+class WeightsUnavailableError(BackboneError, FileNotFoundError):
+    """Weights could not be found locally or fetched (no network to the model hub)."""

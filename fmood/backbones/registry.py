@@ -1,0 +1,89 @@
+"""Backbones by name: one factory per name, imported only when that name is loaded."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from fmood.backbones.base import Backbone
+from fmood.errors import BackboneError
+
+Factory = Callable[..., Backbone]
+
+#: name -> "module:function"; modules import torch hub libraries, so they load lazily.
+_BUILTIN: dict[str, str] = {
+    "biomedclip": "fmood.backbones.biomedclip:load_biomedclip",
+    "dinov2-small": "fmood.backbones.dinov2:load_dinov2",
+    "dinov2-base": "fmood.backbones.dinov2:load_dinov2",
+    "dinov2-large": "fmood.backbones.dinov2:load_dinov2",
+    "dinov2-giant": "fmood.backbones.dinov2:load_dinov2",
+    "medsam": "fmood.backbones.medsam:load_medsam",
+    "litemedsam": "fmood.backbones.litemedsam:load_litemedsam",
+    "efficientnet-lite0": "fmood.backbones.efficientnet:load_efficientnet_lite0",
+}
+#: name prefix -> factory taking the rest of the name as ``model``.
+_PREFIXES: dict[str, str] = {"timm:": "fmood.backbones.timm_backbone:load_timm"}
+_REGISTERED: dict[str, Factory] = {}
+
+
+def register_backbone(name: str, factory: Factory) -> None:
+    """Make ``load(name, ...)`` call ``factory(name=name, weights=..., device=..., **options)``."""
+    if name in _BUILTIN or name in _REGISTERED or name.startswith(tuple(_PREFIXES)):
+        raise BackboneError(f"a backbone named {name!r} already exists")
+    _REGISTERED[name] = factory
+
+
+def available_backbones() -> list[str]:
+    """Registered names, plus ``timm:<model>`` for any timm model."""
+    return sorted([*_BUILTIN, *_REGISTERED]) + [f"{p}<model>" for p in _PREFIXES]
+
+
+def _import(target: str) -> Factory:
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def load(name: str, weights: str | None = None, device: str = "auto", **options: Any) -> Backbone:
+    """Build the backbone ``name`` with its weights, ready to embed.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_backbones`, or ``timm:<model>``.
+    weights : str, optional
+        A hub id or a local file/directory; None takes the backbone's default
+        (a hub id, or weights that ship in a package).
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+    **options
+        Backbone-specific choices (``pooling``, ``layers``, ``pretrained``...).
+
+    Raises
+    ------
+    BackboneError
+        Unknown name, a missing optional package, or weights that do not fit.
+    WeightsUnavailableError
+        Weights neither found locally nor fetchable (the message says how to pass a path).
+    """
+    if not isinstance(name, str):
+        raise BackboneError(f"backbone name must be a string, got {type(name).__name__}")
+    for prefix, target in _PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return _import(target)(name[len(prefix) :], weights=weights, device=device, **options)
+    if name in _REGISTERED:
+        return _REGISTERED[name](name=name, weights=weights, device=device, **options)
+    if name not in _BUILTIN:
+        raise BackboneError(
+            f"unknown backbone {name!r}; available: {', '.join(available_backbones())}"
+        )
+    return _import(_BUILTIN[name])(name=name, weights=weights, device=device, **options)
+
+
+def require(package: str, extra: str, backbone: str) -> Any:
+    """Import ``package`` or say which pip install brings it."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise BackboneError(
+            f"{backbone} needs the package {package!r}: pip install {extra}"
+        ) from exc

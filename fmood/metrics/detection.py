@@ -67,8 +67,8 @@ def auroc(scores_id: ArrayLike, scores_ood: ArrayLike) -> float:
 def fpr_at_95_tpr_id(scores_id: ArrayLike, scores_ood: ArrayLike) -> float:
     """Fraction of OOD samples accepted as ID when 95% of ID samples are accepted.
 
-    ID is the positive class, the convention of Hendrycks & Gimpel (ICLR 2017), Liang et al.
-    (ODIN, ICLR 2018) and most OOD papers ("FPR at 95% TPR" where TPR counts kept ID samples).
+    ID is the positive class, the convention of Liang et al. (ODIN, ICLR 2018), Liu et al.
+    (Energy, NeurIPS 2020) and most OOD papers ("FPR at 95% TPR" where TPR counts kept ID samples).
     A sample is accepted as ID when its score is <= the threshold.
 
     Parameters

@@ -1,9 +1,10 @@
 """Residual score: the norm of the feature outside its principal subspace.
 
 The label-free half of ViM: Wang, Li, Feng & Zhang, "ViM: Out-Of-Distribution with
-Virtual-logit Matching", CVPR 2022. As "Residual" it led the near-OOD table of OpenMIBOOD
-(Gutbrod et al., "OpenMIBOOD: Open Medical Imaging Benchmarks for Out-Of-Distribution
-Detection", CVPR 2025).
+Virtual-logit Matching", CVPR 2022. "Residual" is one of the feature-space detectors
+OpenMIBOOD evaluates (Gutbrod et al., "OpenMIBOOD: Open Medical Imaging Benchmarks for
+Out-Of-Distribution Detection", CVPR 2025), where feature-space methods beat
+probability-based ones in most settings.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 RESIZE_MODES = ("squash", "crop", "pad")
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Preprocessing:
         Per-channel normalisation applied after resizing: ``(x - mean) / std``.
     minmax : bool
         Stretch each image to its own [min, max] before normalising (MedSAM does this).
+    interpolation : {"bilinear", "bicubic"}
+        Resampling filter (antialiased when shrinking); use the one the model was trained with.
     """
 
     size: int
@@ -44,6 +47,7 @@ class Preprocessing:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     minmax: bool = False
+    interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 1:
@@ -51,6 +55,11 @@ class Preprocessing:
         if self.resize not in RESIZE_MODES:
             raise InvalidInputError(
                 f"Preprocessing.resize must be one of {RESIZE_MODES}, got {self.resize!r}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise InvalidInputError(
+                f"Preprocessing.interpolation must be one of {INTERPOLATIONS}, "
+                f"got {self.interpolation!r}"
             )
         if not 0.0 < self.crop_fraction <= 1.0:
             raise InvalidInputError(
@@ -71,6 +80,8 @@ class Preprocessing:
         parts.append("std=" + ",".join(f"{v:g}" for v in self.std))
         if self.minmax:
             parts.append("minmax")
+        if self.interpolation != "bilinear":
+            parts.append(self.interpolation)
         return ";".join(parts)
 
     def __call__(self, pixels: np.ndarray) -> torch.Tensor:
@@ -108,24 +119,24 @@ class Preprocessing:
         h, w = x.shape[1:]
         s = self.size
         if self.resize == "squash":
-            return _interpolate(x, (s, s))
+            return _interpolate(x, (s, s), self.interpolation)
         if self.resize == "crop":
             short = max(s, round(s / self.crop_fraction))
             scale = short / min(h, w)
             nh, nw = max(short, round(h * scale)), max(short, round(w * scale))
-            x = _interpolate(x, (nh, nw))
+            x = _interpolate(x, (nh, nw), self.interpolation)
             top, left = (nh - s) // 2, (nw - s) // 2
             return x[:, top : top + s, left : left + s]
         scale = s / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        return _interpolate(x, (nh, nw))
+        return _interpolate(x, (nh, nw), self.interpolation)
 
 
-def _interpolate(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _interpolate(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     if tuple(x.shape[1:]) == size:
         return x
     # Antialiasing matters when shrinking 512-1024 px scans: without it, noise aliases
     # into the features and looks like an acquisition shift.
-    return F.interpolate(
-        x[None], size=size, mode="bilinear", align_corners=False, antialias=True
-    )[0]
+    out = F.interpolate(x[None], size=size, mode=mode, align_corners=False, antialias=True)[0]
+    # Bicubic overshoots at edges; keep intensities in the range they came in.
+    return out.clamp(float(x.min()), float(x.max())) if mode == "bicubic" else out

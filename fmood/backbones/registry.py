@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -69,14 +70,33 @@ def load(name: str, weights: str | None = None, device: str = "auto", **options:
         raise BackboneError(f"backbone name must be a string, got {type(name).__name__}")
     for prefix, target in _PREFIXES.items():
         if name.startswith(prefix) and len(name) > len(prefix):
-            return _import(target)(name[len(prefix) :], weights=weights, device=device, **options)
+            factory = _import(target)
+            _check_options(factory, options, name)
+            return factory(name[len(prefix) :], weights=weights, device=device, **options)
     if name in _REGISTERED:
-        return _REGISTERED[name](name=name, weights=weights, device=device, **options)
-    if name not in _BUILTIN:
+        factory = _REGISTERED[name]
+    elif name in _BUILTIN:
+        factory = _import(_BUILTIN[name])
+    else:
         raise BackboneError(
             f"unknown backbone {name!r}; available: {', '.join(available_backbones())}"
         )
-    return _import(_BUILTIN[name])(name=name, weights=weights, device=device, **options)
+    _check_options(factory, options, name)
+    return factory(name=name, weights=weights, device=device, **options)
+
+
+def _check_options(factory: Factory, options: dict[str, Any], name: str) -> None:
+    """Name the options a backbone does not take, and the ones it does."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [p for p in params if p not in ("name", "model", "weights", "device")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise BackboneError(
+            f"{name} does not take the option(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(accepted) or 'none'}"
+        )
 
 
 def require(package: str, extra: str, backbone: str) -> Any:

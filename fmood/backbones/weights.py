@@ -90,7 +90,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
     """Load ``state`` into ``module``, naming ``source`` and the first mismatches on failure."""
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when strict=False
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise BackboneError(f"{source}: weights do not fit the architecture: {detail}") from exc
     if result.missing_keys or result.unexpected_keys:
         raise BackboneError(
             f"{source}: weights do not fit the architecture: "

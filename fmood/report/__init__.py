@@ -1,0 +1,10 @@
+"""The report: one self-contained HTML page, a per-image CSV and a JSON summary saying whether
+and where a target dataset falls outside a reference.
+
+``build_report(reference_store, target_store, out_dir)`` is the entry point; see
+:mod:`fmood.report.verdict` for the status rule.
+"""
+from fmood.report.build import ReportSummary, build_report
+from fmood.report.verdict import STATUSES
+
+__all__ = ["STATUSES", "ReportSummary", "build_report"]

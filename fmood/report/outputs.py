@@ -1,0 +1,146 @@
+"""The report's files: ``report.html``, ``scores.csv`` and ``summary.json``, written whole.
+
+The three files are written into a staging directory next to ``out_dir`` that then replaces
+``out_dir`` in one rename, so a run that fails at any point leaves the previous report (or
+nothing) in place, never a mix of old and new files.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fmood.errors import InvalidInputError
+from fmood.store.atomic import fsync_file, staged_directory
+
+HTML_NAME = "report.html"
+SCORES_NAME = "scores.csv"
+SUMMARY_NAME = "summary.json"
+SUMMARY_FORMAT = "fmood.report"
+SUMMARY_FORMAT_VERSION = 1
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a report.
+
+    Raises
+    ------
+    InvalidInputError
+        ``out_dir`` is a file, or a non-empty directory that does not hold an fmood report.
+    """
+    out = Path(out_dir)
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise InvalidInputError(f"out_dir {out} is a file; give a directory path for the report")
+    if any(out.iterdir()) and not is_report(out):
+        raise InvalidInputError(
+            f"out_dir {out} is a non-empty directory without an fmood report; it would be "
+            "replaced whole, so choose a new or empty directory"
+        )
+    return out
+
+
+def is_report(directory: Path) -> bool:
+    """Whether ``directory`` holds a report written by :func:`write_report`."""
+    try:
+        summary = json.loads((directory / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("format") == SUMMARY_FORMAT
+
+
+def scores_table(
+    target_metadata: pd.DataFrame,
+    table: pd.DataFrame,
+    neighbor_ids: np.ndarray,
+    neighbor_distances: np.ndarray,
+) -> pd.DataFrame:
+    """One row per target image: id, path, frame, metadata, the assessment, nearest references.
+
+    Metadata columns whose names clash with the assessment's are prefixed ``metadata_``.
+    ``nearest_reference_ids`` and ``nearest_reference_distances`` are semicolon-joined, nearest
+    first.
+    """
+    meta = target_metadata.reset_index(drop=True)
+    if "frame" not in meta.columns:
+        meta["frame"] = pd.Series([pd.NA] * len(meta), dtype="Int64")
+    ordered = ["path", "frame"] + [c for c in meta.columns if c not in ("path", "frame")]
+    meta = meta[ordered]
+    ours = set(table.columns) | {"target_id", "nearest_reference_ids",
+                                 "nearest_reference_distances"}
+    meta = meta.rename(columns={c: f"metadata_{c}" for c in meta.columns if c in ours})
+    assessed = table.reset_index(drop=True)
+    out = pd.concat(
+        [pd.DataFrame({"target_id": np.arange(len(meta), dtype=np.int64)}), meta, assessed],
+        axis=1,
+    )
+    out["nearest_reference_ids"] = [
+        ";".join(str(int(i)) for i in row if i >= 0) for row in neighbor_ids
+    ]
+    out["nearest_reference_distances"] = [
+        ";".join(f"{float(d):.6g}" for i, d in zip(ids, row) if i >= 0)
+        for ids, row in zip(neighbor_ids, neighbor_distances)
+    ]
+    return out
+
+
+def plain(obj: Any) -> Any:
+    """Recursively plain Python values; NaN and infinities become None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(key): plain(item) for key, item in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(item) for item in obj]
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, np.ndarray):
+        return plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return plain(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def summary_bytes(summary: dict[str, Any]) -> bytes:
+    """``summary`` as strict JSON (no NaN), with the report format marker first."""
+    marked = {"format": SUMMARY_FORMAT, "format_version": SUMMARY_FORMAT_VERSION, **summary}
+    return json.dumps(plain(marked), indent=2, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def write_report(
+    out_dir: Path, html: str, scores: pd.DataFrame, summary: dict[str, Any]
+) -> dict[str, Path]:
+    """Write the three files into a staging directory that then replaces ``out_dir`` whole.
+
+    Returns the final path of each file, keyed ``html``, ``scores`` and ``summary``.
+    """
+    with staged_directory(out_dir) as staging:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; a report is shared
+        scores.to_csv(staging / SCORES_NAME, index=False)
+        (staging / SUMMARY_NAME).write_bytes(summary_bytes(summary))
+        _write_html(staging / HTML_NAME, html)
+        for name in (SCORES_NAME, SUMMARY_NAME, HTML_NAME):
+            fsync_file(staging / name)  # on disk before the directory is swapped in
+    return {
+        "html": out_dir / HTML_NAME,
+        "scores": out_dir / SCORES_NAME,
+        "summary": out_dir / SUMMARY_NAME,
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_html(path: Path, html: str) -> None:
+    path.write_text(html, encoding="utf-8")

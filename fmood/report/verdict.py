@@ -1,0 +1,161 @@
+"""The report's headline: a three-level status and one plain sentence behind it.
+
+Status rule (both halves are documented in the report's footer and in ``summary.json``):
+
+- the **dataset distance** counts as evidence of a shift when its ratio to the null level
+  (the same distance between two parts of the reference) reaches a threshold *and*, for a
+  distance with a test (MMD), its permutation p-value is below ``alpha``. For MMD (unbiased,
+  so its ratio means the same at any sample size) the thresholds are 3x ("shifted") and 10x
+  ("strongly shifted"); for the domain classifier, whose value is an AUROC with a null level
+  near 0.5, 1.2x and 1.6x (AUROC about 0.6 and 0.8). The biased estimators (Fréchet, sliced
+  Wasserstein, Sinkhorn) have ratios whose scale depends on dimension and sample size, so for
+  them the distance only says "shifted", when its whole bootstrap interval lies above the null
+  level, and never "strongly shifted";
+- the **flagged share** (images flagged at false-discovery rate ``alpha``) counts as
+  evidence at 10% ("shifted") and 50% ("strongly shifted"). A target drawn from the reference
+  distribution has a flagged share near 0 (Benjamini-Hochberg flags nothing at all with
+  probability at least ``1 - alpha`` when no image is OOD).
+
+The status is the stronger of the two: "strongly shifted", "shifted" or "in-distribution".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fmood.distances import DistanceResult
+
+IN_DISTRIBUTION = "in-distribution"
+SHIFTED = "shifted"
+STRONGLY_SHIFTED = "strongly shifted"
+STATUSES = (IN_DISTRIBUTION, SHIFTED, STRONGLY_SHIFTED)
+
+#: (shifted, strongly shifted) thresholds on the distance-to-null-level ratio, for the
+#: distances whose ratio has a fixed meaning; the others use their interval (module doc).
+RATIO_THRESHOLDS = {"mmd": (3.0, 10.0), "classifier": (1.2, 1.6)}
+#: (shifted, strongly shifted) thresholds on the share of target images flagged.
+FLAGGED_THRESHOLDS = (0.10, 0.50)
+
+METHOD_LABELS = {
+    "mmd": "MMD²",
+    "frechet": "Fréchet distance",
+    "sliced_wasserstein": "sliced Wasserstein distance",
+    "sinkhorn": "Sinkhorn cost",
+    "classifier": "domain-classifier AUROC",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Status, the sentence saying why, and the level each half of the rule reached."""
+
+    status: str
+    sentence: str
+    distance_level: int
+    flagged_level: int
+
+
+def status_rule(method: str) -> dict[str, object]:
+    """The thresholds applied for ``method``, as written to ``summary.json``."""
+    rule: dict[str, object] = {}
+    if method in RATIO_THRESHOLDS:
+        shifted, strong = RATIO_THRESHOLDS[method]
+        rule["distance_ratio"] = {SHIFTED: shifted, STRONGLY_SHIFTED: strong}
+        rule["distance_needs_p_value_below_alpha"] = True
+    else:
+        rule["distance"] = f"{SHIFTED} when the bootstrap interval lies above the null level"
+    rule["flagged_share"] = {
+        SHIFTED: FLAGGED_THRESHOLDS[0], STRONGLY_SHIFTED: FLAGGED_THRESHOLDS[1]
+    }
+    rule["status"] = "the stronger of the distance level and the flagged-share level"
+    return rule
+
+
+def distance_level(result: DistanceResult, alpha: float) -> int:
+    """0, 1 or 2: how far the distance's ratio to its null level reaches (see module doc)."""
+    ratio = result.ratio
+    if ratio is None or math.isnan(ratio):
+        return 0
+    if result.p_value is not None and result.p_value >= alpha:
+        return 0
+    if result.method not in RATIO_THRESHOLDS:
+        above = result.ci_low is not None and result.null_level is not None
+        return int(above and result.ci_low > result.null_level)
+    shifted, strong = RATIO_THRESHOLDS[result.method]
+    return 2 if ratio >= strong else 1 if ratio >= shifted else 0
+
+
+def flagged_level(flagged_share: float) -> int:
+    """0, 1 or 2 from the share of flagged target images."""
+    shifted, strong = FLAGGED_THRESHOLDS
+    return 2 if flagged_share >= strong else 1 if flagged_share >= shifted else 0
+
+
+def judge(result: DistanceResult, flagged_share: float, n_flagged: int, n_target: int,
+          alpha: float) -> Verdict:
+    """The status and the headline sentence for a distance result and a flagged share."""
+    d_level, f_level = distance_level(result, alpha), flagged_level(flagged_share)
+    status = STATUSES[max(d_level, f_level)]
+    sentence = (
+        f"{_distance_clause(result)}; {format_share(flagged_share)} of target images "
+        f"({n_flagged} of {n_target}) are flagged as out-of-distribution at "
+        f"{_percent(alpha)} false-discovery rate."
+    )
+    return Verdict(status, sentence, d_level, f_level)
+
+
+def _distance_clause(result: DistanceResult) -> str:
+    label = METHOD_LABELS.get(result.method, result.method)
+    detail = f"{label} {_num(result.value)}"
+    if result.ci_low is not None and result.ci_high is not None:
+        confidence = result.params.get("confidence", 0.95)
+        detail += f", {_percent(confidence)} CI {_num(result.ci_low)} to {_num(result.ci_high)}"
+    if result.null_level is not None:
+        detail += f", null level {_num(result.null_level)}"
+    if result.p_value is not None:
+        detail += f", permutation p = {_num(result.p_value)}"
+    ratio = result.ratio
+    if ratio is None:
+        return f"The target's distance from the reference has no null level to compare with ({detail})"
+    if math.isinf(ratio):
+        return (
+            "The target differs from the reference, whose own parts are indistinguishable "
+            f"(null level 0; {detail})"
+        )
+    if math.isnan(ratio) or ratio < 1.1:
+        return (
+            "The target is no farther from the reference than the reference is from itself "
+            f"(ratio {_num(ratio)}; {detail})"
+        )
+    return (
+        f"The target is {format_ratio(ratio)} farther from the reference than the reference "
+        f"is from itself ({detail})"
+    )
+
+
+def format_ratio(ratio: float | None) -> str:
+    """``17x``, ``2.3x``; a dash when there is no ratio."""
+    if ratio is None or math.isnan(ratio):
+        return "–"
+    if math.isinf(ratio):
+        return "∞"
+    return f"{ratio:.0f}x" if abs(ratio) >= 10 else f"{ratio:.1f}x"
+
+
+def format_share(share: float) -> str:
+    """A share as a percentage a reader takes in at a glance: ``83%``, ``<1%``, ``0%``."""
+    if share == 0:
+        return "0%"
+    if share < 0.01:
+        return "<1%"
+    if share > 0.99 and share < 1:
+        return ">99%"
+    return f"{share * 100:.0f}%"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}"

@@ -1,0 +1,51 @@
+"""The CSV table, strict JSON and the output directory checks."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fmood.errors import InvalidInputError
+from fmood.report.outputs import check_out_dir, plain, scores_table, summary_bytes
+
+
+def test_scores_table_orders_columns_and_renames_clashes():
+    meta = pd.DataFrame({"site": ["A", "B"], "path": ["a.png", "b.png"], "degree": [1, 2]})
+    table = pd.DataFrame({"knn": [0.1, 0.2], "degree": [0.3, 0.9], "flagged": [False, True]})
+    ids = np.array([[4, 2], [1, -1]])
+    distances = np.array([[0.5, 0.75], [0.25, np.inf]])
+    out = scores_table(meta, table, ids, distances)
+    assert list(out.columns) == ["target_id", "path", "frame", "site", "metadata_degree", "knn",
+                                 "degree", "flagged", "nearest_reference_ids",
+                                 "nearest_reference_distances"]
+    assert out["nearest_reference_ids"].tolist() == ["4;2", "1"]
+    assert out["nearest_reference_distances"].tolist() == ["0.5;0.75", "0.25"]
+    assert out["frame"].isna().all()
+
+
+def test_summary_is_strict_json_without_numpy_types():
+    data = {"a": np.float32(1.5), "b": [np.int64(3), math.nan], "c": {1: math.inf},
+            "d": np.array([1.0, np.nan]), "e": pd.NA}
+    assert plain(data) == {"a": 1.5, "b": [3, None], "c": {"1": None}, "d": [1.0, None],
+                           "e": None}
+    parsed = json.loads(summary_bytes(data))
+    assert parsed["format"] == "fmood.report" and parsed["b"] == [3, None]
+
+
+def test_out_dir_must_be_new_empty_or_a_report(tmp_path):
+    assert check_out_dir(tmp_path / "new") == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    check_out_dir(tmp_path / "empty")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match="is a file"):
+        check_out_dir(tmp_path / "file")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "summary.json").write_bytes(summary_bytes({}))
+    check_out_dir(report)
+    (report / "summary.json").write_text('{"format": "something else"}')
+    with pytest.raises(InvalidInputError, match="without an fmood report"):
+        check_out_dir(report)

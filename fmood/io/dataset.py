@@ -1,30 +1,66 @@
 """What a dataset is for ``fmood embed``: a folder of image files or a CSV manifest.
 
 :func:`list_dataset` turns either into :class:`Record` s (a path plus the manifest's other
-columns), :func:`load_records` reads them with :func:`fmood.io.read_image` and sets aside the
-files that fail instead of stopping the run, and :func:`write_failures` saves those aside.
+columns), :func:`read_record` reads one of them (reader options routed to the reader that
+takes them, manifest columns merged with the reader's metadata), :func:`load_records` reads
+many and sets aside the files that fail instead of stopping the run, and
+:func:`write_failures` saves those aside.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
 from fmood.errors import InvalidInputError
-from fmood.io import SUPPORTED_SUFFIXES, read_image
+from fmood.io import SUPPORTED_SUFFIXES, read_dicom, read_image, read_nifti, read_raster
 from fmood.io.image import Image
+from fmood.io.nifti import NIFTI_SUFFIXES
+from fmood.io.raster import RASTER_SUFFIXES
 from fmood.store.atomic import temp_path, write_atomic
 
-__all__ = ["FAILURE_COLUMNS", "Record", "list_dataset", "load_records", "write_failures"]
+__all__ = [
+    "FAILURE_COLUMNS",
+    "READ_ERRORS",
+    "READ_OPTIONS",
+    "Record",
+    "check_read_options",
+    "file_sha256",
+    "list_dataset",
+    "list_manifest",
+    "load_records",
+    "one_line",
+    "read_record",
+    "write_failures",
+]
 
 FAILURE_COLUMNS = ("path", "error")
-# Errors a reader raises on a bad file; anything else is a bug and always propagates.
-_READ_ERRORS = (InvalidInputError, OSError, ValueError)
+#: Errors a reader raises on a bad file; anything else is a bug and always propagates.
+READ_ERRORS = (InvalidInputError, OSError, ValueError)
+
+
+def _keyword_options(reader: Any) -> tuple[str, ...]:
+    return tuple(
+        name for name, p in inspect.signature(reader).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY or (name != "path" and p.default is not p.empty)
+    )
+
+
+#: Reader kind -> the options its reader takes (read from the readers' signatures).
+READ_OPTIONS: dict[str, tuple[str, ...]] = {
+    "raster": _keyword_options(read_raster),
+    "dicom": _keyword_options(read_dicom),
+    "nifti": _keyword_options(read_nifti),
+}
 _SHOWN_DUPLICATES = 5
+_HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,14 +105,32 @@ def _list_folder(folder: Path) -> list[Record]:
                 found.append(path)
     if not found:
         raise InvalidInputError(
-            f"{folder}: no supported image file found (searched recursively, hidden files skipped); "
-            f"supported: {', '.join(SUPPORTED_SUFFIXES)} or a DICOM file without suffix"
+            f"{folder}: no supported image file found (searched recursively, hidden files "
+            f"skipped); supported: {', '.join(SUPPORTED_SUFFIXES)} or a DICOM file without suffix"
         )
     found.sort(key=lambda p: p.relative_to(folder).as_posix())
     return [Record(str(path)) for path in found]
 
 
-def _list_manifest(csv: Path) -> list[Record]:
+def list_manifest(csv: str | Path, *, unique: tuple[str, ...] = ("path",)) -> list[Record]:
+    """The records of a CSV manifest, in its row order.
+
+    Parameters
+    ----------
+    csv : str or Path
+        A CSV file with a ``path`` column; relative paths are resolved against its folder,
+        every other column is kept as each record's metadata.
+    unique : tuple of str
+        Columns whose values together may appear on one row only (``path`` compared after
+        normalisation). ``("path", "frame")`` allows one row per slice of a volume.
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable CSV, no ``path`` or ``unique`` column, no row, an empty path, or
+        repeated ``unique`` values (the first ones are named).
+    """
+    csv = Path(csv)
     try:
         table = pd.read_csv(csv, dtype={"path": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -85,6 +139,9 @@ def _list_manifest(csv: Path) -> list[Record]:
         raise InvalidInputError(
             f"{csv}: a manifest needs a 'path' column; it has {list(map(str, table.columns))}"
         )
+    missing = [c for c in unique if c not in table.columns]
+    if missing:
+        raise InvalidInputError(f"{csv}: the manifest has no column {missing}")
     if table.empty:
         raise InvalidInputError(f"{csv}: the manifest lists no file")
     blank = table["path"].isna() | (table["path"].astype(str).str.strip() == "")
@@ -92,18 +149,28 @@ def _list_manifest(csv: Path) -> list[Record]:
         rows = [int(i) + 2 for i in table.index[blank][:_SHOWN_DUPLICATES]]  # +2: header, 1-based
         raise InvalidInputError(f"{csv}: empty 'path' on line(s) {rows}")
     # Relative paths are relative to the manifest, so a dataset folder can be moved whole.
-    paths = [str(p if p.is_absolute() else csv.parent / p) for p in map(Path, table["path"].str.strip())]
-    seen: set[str] = set()
+    paths = [
+        str(p if p.is_absolute() else csv.parent / p)
+        for p in map(Path, table["path"].str.strip())
+    ]
+    others = [table[c].tolist() for c in unique if c != "path"]
+    seen: set[tuple[Any, ...]] = set()
     duplicates: list[str] = []
-    for p in paths:
-        key = os.path.normpath(p)
-        if key in seen and p not in duplicates:
-            duplicates.append(p)
+    for p, *rest in zip(paths, *others, strict=True):
+        key = (os.path.normpath(p), *rest)
+        values = ", ".join(f"{c}={v}" for c, v in zip(unique[1:], rest, strict=True))
+        shown = f"{p} ({values})" if rest else p
+        if key in seen and shown not in duplicates:
+            duplicates.append(shown)
         seen.add(key)
     if duplicates:
+        what = "path(s)" if unique == ("path",) else f"({', '.join(unique)}) value(s)"
         shown = ", ".join(duplicates[:_SHOWN_DUPLICATES])
-        more = f" and {len(duplicates) - _SHOWN_DUPLICATES} more" if len(duplicates) > _SHOWN_DUPLICATES else ""
-        raise InvalidInputError(f"{csv}: {len(duplicates)} path(s) listed more than once: {shown}{more}")
+        hidden = len(duplicates) - _SHOWN_DUPLICATES
+        more = f" and {hidden} more" if hidden > 0 else ""
+        raise InvalidInputError(
+            f"{csv}: {len(duplicates)} {what} listed more than once: {shown}{more}"
+        )
     extra = table.drop(columns="path").astype(object)
     extra = extra.where(extra.notna(), None)
     return [Record(path, row) for path, row in zip(paths, extra.to_dict("records"), strict=True)]
@@ -139,13 +206,88 @@ def list_dataset(source: str | Path) -> list[Record]:
     if source.is_dir():
         return _list_folder(source)
     if source.suffix.lower() == ".csv":
-        return _list_manifest(source)
-    raise InvalidInputError(f"{source}: a dataset is a folder or a .csv manifest with a 'path' column")
+        return list_manifest(source)
+    raise InvalidInputError(
+        f"{source}: a dataset is a folder or a .csv manifest with a 'path' column"
+    )
 
 
-def _one_line(exc: BaseException) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (its type name when it has none)."""
     message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return message or type(exc).__name__
+
+
+def check_read_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``options`` as a dict, after checking that some reader takes each of them.
+
+    Raises
+    ------
+    InvalidInputError
+        An option no reader takes; the message lists each reader's options.
+    """
+    options = dict(options or {})
+    known = {name for names in READ_OPTIONS.values() for name in names}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        offered = "; ".join(
+            f"{kind}: {', '.join(names) or '(none)'}" for kind, names in READ_OPTIONS.items()
+        )
+        raise InvalidInputError(f"unknown read option(s) {unknown}; the readers take {offered}")
+    return options
+
+
+def _reader_kind(path: str | Path) -> str:
+    """Which reader :func:`fmood.io.read_image` sends ``path`` to (DICOM for the rest)."""
+    name = Path(path).name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if Path(name).suffix in RASTER_SUFFIXES:
+        return "raster"
+    return "dicom"
+
+
+def read_record(record: Record, **read_options: Any) -> list[Image]:
+    """Read one record's file into images that carry its manifest columns.
+
+    Parameters
+    ----------
+    record : Record
+    **read_options
+        Options of any reader (see :data:`READ_OPTIONS`); each file's reader gets only
+        those it takes, so ``window="lung"`` applies to DICOM files and leaves PNGs alone.
+
+    Returns
+    -------
+    list of Image
+        One per image (frame, page or slice) of the file; each image's metadata holds the
+        record's manifest columns first, then the reader's fields that do not clash with
+        them (the manifest wins).
+
+    Raises
+    ------
+    FileNotFoundError, InvalidInputError, OSError, ValueError
+        As :func:`fmood.io.read_image` (see :data:`READ_ERRORS`); an unknown option.
+    """
+    options = check_read_options(read_options)
+    accepted = READ_OPTIONS[_reader_kind(record.path)]
+    images = read_image(record.path, **{k: v for k, v in options.items() if k in accepted})
+    out = []
+    for image in images:
+        metadata = dict(record.metadata)
+        for key, value in image.metadata.items():
+            metadata.setdefault(key, value)
+        out.append(dataclasses.replace(image, metadata=metadata))
+    return out
 
 
 def load_records(
@@ -159,7 +301,8 @@ def load_records(
     strict : bool, default False
         Re-raise the first read failure instead of recording it.
     **read_options
-        Passed to :func:`fmood.io.read_image` (e.g. ``window="lung"``).
+        Reader options (e.g. ``window="lung"``, ``max_slices=20``), each passed to the
+        readers that take it (see :func:`read_record`).
 
     Returns
     -------
@@ -170,26 +313,23 @@ def load_records(
     failures : DataFrame with columns ``path``, ``error``
         One row per file that could not be read, with the one-line reason.
     """
+    read_options = check_read_options(read_options)
     images: list[tuple[Record, Image]] = []
     failures: list[dict[str, str]] = []
     for record in records:
         try:
-            read = read_image(record.path, **read_options)
-        except _READ_ERRORS as exc:
+            read = read_record(record, **read_options)
+        except READ_ERRORS as exc:
             if strict:
                 raise
-            failures.append({"path": record.path, "error": _one_line(exc)})
+            failures.append({"path": record.path, "error": one_line(exc)})
             continue
-        for image in read:
-            metadata = dict(record.metadata)
-            for key, value in image.metadata.items():
-                metadata.setdefault(key, value)
-            images.append((record, dataclasses.replace(image, metadata=metadata)))
+        images.extend((record, image) for image in read)
     return images, pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
 
 
 def write_failures(failures: pd.DataFrame, path: str | Path) -> None:
-    """Write the failures table to ``path`` (CSV) atomically: the old file or the new, never half."""
+    """Write the failures table to ``path`` (CSV) atomically: the old or the new, never half."""
     path = Path(path)
 
     def write(tmp: Path) -> None:

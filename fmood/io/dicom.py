@@ -18,6 +18,7 @@ A multi-frame file gives one Image per frame with ``frame`` set.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,11 @@ def _read_dataset(path: Path) -> pydicom.Dataset:
     except Exception as error:  # pydicom raises many types on garbage input
         raise InvalidInputError(f"{path}: not a readable DICOM file ({error})") from error
     try:
-        ds = pydicom.dcmread(path, force=True)
+        # On non-DICOM bytes pydicom warns about every element it guesses at; the one-line
+        # error below says what matters.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ds = pydicom.dcmread(path, force=True)
         ok = "PixelData" in ds and "Rows" in ds and "Columns" in ds
     except Exception:  # noqa: BLE001 - force=True on non-DICOM bytes raises arbitrary types
         ok = False

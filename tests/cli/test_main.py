@@ -21,7 +21,7 @@ def test_version(capsys):
     assert fmood.__version__ in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["fit", "score", "distance", "neighbors", "demo"])
+@pytest.mark.parametrize("command", ["fit", "score", "distance", "neighbors", "demo", "embed"])
 def test_each_command_help_says_what_it_reads_writes_and_shows_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

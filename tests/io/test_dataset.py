@@ -1,9 +1,11 @@
 """Datasets for ``fmood embed``: folders and CSV manifests of files made from package data."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image as PILImage
@@ -12,7 +14,17 @@ from skimage import data
 
 from fmood.errors import InvalidInputError
 from fmood.io import read_image
-from fmood.io.dataset import Record, list_dataset, load_records, write_failures
+from fmood.io.dataset import (
+    READ_OPTIONS,
+    Record,
+    check_read_options,
+    file_sha256,
+    list_dataset,
+    list_manifest,
+    load_records,
+    read_record,
+    write_failures,
+)
 from fmood.store.atomic import temp_path
 
 
@@ -152,3 +164,50 @@ def test_write_failures_atomic(mixed, tmp_path):
     pd.testing.assert_frame_equal(back, failures.reset_index(drop=True))
     assert not temp_path(out).exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["failures.csv"]
+
+
+def test_read_options_reach_only_the_reader_that_takes_them(tmp_path, camera, ct_small):
+    png = _png(tmp_path / "a.png", camera)
+    shutil.copy(ct_small, tmp_path / "ct.dcm")
+    images, failures = load_records(
+        [Record(str(png)), Record(str(tmp_path / "ct.dcm"))], window="lung", max_slices=3
+    )
+    assert failures.empty and len(images) == 2
+    assert images[1][1].metadata["voi"] == [-600.0, 1500.0]
+    np.testing.assert_array_equal(images[0][1].pixels, read_image(png)[0].pixels)
+
+
+def test_read_record_merges_manifest_and_reader_metadata(tmp_path, ct_small):
+    shutil.copy(ct_small, tmp_path / "ct.dcm")
+    (image,) = read_record(Record(str(tmp_path / "ct.dcm"), {"site": "A"}), window=(40, 400))
+    assert next(iter(image.metadata)) == "site" and image.metadata["Modality"] == "CT"
+    assert image.metadata["voi"] == [40.0, 400.0]
+
+
+def test_unknown_read_option_lists_what_each_reader_takes(tmp_path, camera):
+    png = _png(tmp_path / "a.png", camera)
+    with pytest.raises(InvalidInputError, match=r"'windw'.*dicom: window; nifti: axis, stride"):
+        load_records([Record(str(png))], windw="lung")
+    assert READ_OPTIONS["raster"] == ()
+    assert check_read_options(None) == {}
+
+
+def test_list_manifest_unique_path_and_frame(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,frame\nv.nii,0\nv.nii,1\nw.png,\n")
+    records = list_manifest(manifest, unique=("path", "frame"))
+    assert [r.metadata["frame"] for r in records] == [0, 1, None]
+    with pytest.raises(InvalidInputError, match="more than once"):
+        list_manifest(manifest)
+    manifest.write_text("path,frame\nv.nii,0\n./v.nii,0\n")
+    with pytest.raises(InvalidInputError, match=r"\(path, frame\) value\(s\).*frame=0"):
+        list_manifest(manifest, unique=("path", "frame"))
+    with pytest.raises(InvalidInputError, match=r"no column \['site'\]"):
+        list_manifest(manifest, unique=("path", "site"))
+
+
+def test_file_sha256(tmp_path):
+    path = tmp_path / "x.bin"
+    data = bytes(range(256)) * 9000  # over one read block
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()

@@ -98,16 +98,17 @@ class Preprocessing:
         """
         pixels = np.asarray(pixels, dtype=np.float32)
         if pixels.ndim == 2:
-            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
+            pixels = pixels[:, :, None]
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or min(pixels.shape[:2]) < 1:
             raise InvalidInputError(
                 f"an image must have shape (H, W) or (H, W, 3), got {pixels.shape}"
             )
+        # A grey image is resized as one channel and repeated after: a third of the work.
         x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
         if self.minmax:
             low, high = x.min(), x.max()
             x = (x - low) / torch.clamp(high - low, min=1e-8)
-        x = self._resize(x)
+        x = self._resize(x).expand(3, -1, -1)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
         x = (x - mean) / std

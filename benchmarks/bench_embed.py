@@ -47,8 +47,8 @@ SIZES = {
         "memory_sizes": (1_000, 5_000),
     },
     "quick": {
-        "images": {"efficientnet-lite0": 48, "timm:resnet18": 32},
-        "memory_sizes": (100, 200),
+        "images": {"efficientnet-lite0": 32},
+        "memory_sizes": (40, 80),
     },
 }
 #: Backbones without real weights offline are timed with random weights (same architecture,

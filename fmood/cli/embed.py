@@ -122,14 +122,24 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
                    help="also take these intermediate layers (1-based; negative from the end)")
     p.add_argument("--pooling", choices=("cls", "mean", "cls+mean"),
                    help="token pooling of ViT backbones")
+    add_read_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def add_read_options(p: argparse.ArgumentParser) -> None:
+    """The options of the image readers (DICOM window, NIfTI slicing)."""
     p.add_argument("--window", type=parse_window, metavar="NAME|C,W",
                    help="DICOM VOI window: CT preset or center,width")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), help="NIfTI slice axis (default: 2)")
     p.add_argument("--stride", type=_positive, metavar="K", help="NIfTI: every K-th slice")
     p.add_argument("--max-slices", type=_positive, metavar="N",
                    help="NIfTI: at most N slices per volume, evenly spaced")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
+
+
+def read_options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader options given on the command line, by reader keyword."""
+    return _given(args, _READ_FLAGS)
 
 
 def _given(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, Any]:
@@ -141,7 +151,7 @@ def run(args: argparse.Namespace) -> None:
     store = check_writable(args.store, "--store", directory=True)
     if args.failures is not None:
         check_writable(args.failures, "--failures")
-    read_options = _given(args, _READ_FLAGS)
+    read_options = read_options_from(args)
     options = _given(args, _BACKBONE_FLAGS)
     name = args.backbone
     if name == PRECOMPUTED or name.startswith(PRECOMPUTED + ":"):

@@ -1,0 +1,50 @@
+"""``report``: is a new dataset safe for the model? Embed what is needed, then judge it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fmood.backbones import Backbone, load
+from fmood.report import ReportSummary, build_report
+from fmood.report.outputs import check_out_dir
+from fmood.workflows.sources import DEFAULT_STORE_ROOT, store_for
+
+
+def report(
+    reference: str | Path,
+    target: str | Path,
+    out_dir: str | Path,
+    *,
+    backbone: Backbone | str | None = None,
+    weights: str | None = None,
+    device: str = "auto",
+    store_root: str | Path = DEFAULT_STORE_ROOT,
+    batch_size: int = 32,
+    read_options: dict | None = None,
+    progress: bool = True,
+    **report_options: Any,
+) -> ReportSummary:
+    """Write an OOD report of ``target`` against ``reference``.
+
+    Parameters
+    ----------
+    reference, target : path
+        Feature stores, or folders / CSV manifests of images (embedded with ``backbone``
+        into ``store_root``, resuming: a second run embeds only new files).
+    out_dir : path
+        Where ``report.html``, ``scores.csv`` and ``summary.json`` go.
+    backbone : Backbone or name, optional
+        Needed when either side is images; ``weights`` and ``device`` go to
+        :func:`fmood.backbones.load` with a name.
+    **report_options
+        Passed to :func:`fmood.report.build_report` (detector, alpha, k_neighbors, ...).
+    """
+    check_out_dir(Path(out_dir))  # before minutes of embedding, not after
+    if isinstance(backbone, str):
+        backbone = load(backbone, weights=weights, device=device)
+    common = {"store_root": store_root, "batch_size": batch_size, "progress": progress,
+                  "read_options": read_options}
+    reference_store = store_for(reference, backbone, **common)
+    target_store = store_for(target, backbone, **common)
+    return build_report(reference_store, target_store, out_dir, progress=progress,
+                        **report_options)

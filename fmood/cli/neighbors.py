@@ -17,13 +17,22 @@ For each query embedding, list the k nearest vectors of a feature store with
 their rank, distance, id and metadata (path, site, ...): which reference images
 a flagged image resembles most.
 
-reads:  --store, a feature store directory; --query, a .npy file of shape
-        (n, d) or a feature store (its own vectors as queries)
-writes: --csv (optional), one row per (query, neighbour)
-prints: one block per query row"""
+reads:  --store, a feature store directory; the queries: --query, a .npy file
+        of shape (n, d) or a feature store (its own vectors as queries), or
+        --image, an image file (PNG/JPEG/TIFF, DICOM, NIfTI: one query per
+        frame or slice) embedded with the store's own backbone (rebuilt from
+        the store's fingerprint; pass --weights when they are not the
+        backbone's defaults; a mismatch is an error, never a silent mix)
+writes: --csv (optional), one row per (query, neighbour);
+        --html (optional, with --image), a thumbnail panel: the image beside
+        its neighbours with distances and metadata
+prints: one block per query; with --image also its OOD degree and p-value
+        against the store (a detector fitted on the store, patients kept
+        whole when a 'patient' column exists, or --detector)"""
 EXAMPLE = """\
-example:
-  fmood neighbors --store reference_store/ --query target.npy --rows 0,5 -k 8"""
+examples:
+  fmood neighbors --store reference_store/ --query target.npy --rows 0,5 -k 8
+  fmood neighbors --store embeddings/site_a --image flagged/case_017.dcm --html case_017.html"""
 
 
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -33,7 +42,14 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--store", required=True, help="feature store directory to search")
-    p.add_argument("--query", required=True, metavar="QUERY.npy", help="query embeddings")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--query", metavar="QUERY.npy", help="query embeddings")
+    which.add_argument("--image", metavar="IMAGE", help="an image file to embed and look up")
+    p.add_argument("--weights", metavar="PATH", help="with --image: the store backbone's weights")
+    p.add_argument("--device", default="auto", help="with --image: auto, cpu or cuda[:N]")
+    p.add_argument("--detector", metavar="DIR",
+                   help="with --image: a detector saved by 'fmood fit' (default: fit on the store)")
+    p.add_argument("--html", metavar="OUT.html", help="with --image: write a thumbnail panel")
     p.add_argument("--rows", metavar="I,J,...", help="query rows to search for (default: all)")
     p.add_argument("-k", type=int, default=8, help="neighbours per query (default: 8)")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the neighbours to this CSV")
@@ -43,7 +59,13 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 def run(args: argparse.Namespace) -> None:
     """Search the store and print (and optionally write) the neighbours."""
     out = None if args.csv is None else check_writable(args.csv, "--csv")
+    if args.image is None and (args.html or args.detector or args.weights):
+        raise InvalidInputError("--html, --detector and --weights go with --image")
+    html = None if args.html is None else check_writable(args.html, "--html")
     store = FeatureStore.open(args.store)
+    if args.image is not None:
+        _run_image(args, store, out, html)
+        return
     queries = load_source(args.query).embeddings
     if queries.shape[1] != store.dim:
         raise InvalidInputError(
@@ -67,3 +89,42 @@ def render(table: pd.DataFrame) -> str:
         for row, group in table.groupby("query", sort=False)
     ]
     return "\n\n".join(blocks)
+
+
+def _run_image(args: argparse.Namespace, store: FeatureStore, out, html) -> None:
+    """Embed the image with the store's backbone, judge it, list its neighbours."""
+    from fmood.calibration.detector import OODDetector
+    from fmood.io import read_image
+    from fmood.workflows import backbone_of_store
+
+    images = read_image(args.image)  # a missing or unreadable file fails before the model loads
+    backbone = backbone_of_store(store, weights=args.weights, device=args.device)
+    queries = backbone.embed(images)
+    if args.detector is not None:
+        detector = OODDetector.load(args.detector)
+    else:
+        meta = store.metadata
+        groups = meta["patient"].astype(str).to_numpy() if "patient" in meta.columns else None
+        detector = OODDetector().fit(store.embeddings, groups=groups)
+    judged = detector.assess(queries)
+    table = store.nearest(queries, k=args.k).table()
+    if out is not None:
+        write_text_atomic(out, lambda f: table.to_csv(f, index=False))
+    fields = []
+    blocks = []
+    for q, image in enumerate(images):
+        row = judged.iloc[q]
+        facts = [("degree", f"{row['degree']:.4f}"), ("p-value", f"{row['p_combined']:.3g}"),
+                 ("flagged at 5% FDR", "yes" if row["flagged"] else "no")]
+        fields.append(facts)
+        frame = "" if image.frame is None else f" frame {image.frame}"
+        neighbours = table[table["query"] == q].drop(columns="query")
+        blocks.append(
+            f"{args.image}{frame}: " + ", ".join(f"{k} {v}" for k, v in facts)
+            + f"\n{neighbours.to_string(index=False)}"
+        )
+    if html is not None:
+        from fmood.report.panel import write_panel
+
+        write_panel(html, str(args.image), [im.frame for im in images], fields, table)
+    print("\n\n".join(blocks))

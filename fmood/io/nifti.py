@@ -8,8 +8,8 @@ Rules, all per file:
   ``clip_percentiles`` of all finite voxels of the volume, then scaled to [0, 1]
   by that clip range; a constant volume becomes all zeros.  Non-finite voxels
   are set to the lower clip value.
-* Slices are taken along ``axis`` as ``np.take(volume, index, axis)``; array
-  axes keep their on-disk order (no reorientation to RAS).
+* Slices are taken along ``axis`` (``volume[..., index, ...]`` at that axis); the two
+  other array axes keep their on-disk order (no reorientation to RAS).
 * A slice is *empty* when all its values are equal, or when fewer than
   ``EMPTY_FRACTION`` (1 %) of its voxels differ from the volume's minimum
   (its background: 0 for most MR, -1024 for CT).  Empty slices are skipped
@@ -53,14 +53,15 @@ def _load_volume(path: Path) -> tuple[np.ndarray, tuple[float, ...], tuple[int, 
 
 
 def _selected_indices(
-    volume: np.ndarray, axis: int, stride: int, max_slices: int | None, skip_empty: bool
+    volume: np.ndarray, stride: int, max_slices: int | None, skip_empty: bool
 ) -> list[int]:
-    indices = list(range(0, volume.shape[axis], stride))
+    """Slice indices along axis 0 of ``volume`` (the slicing axis moved first)."""
+    indices = list(range(0, volume.shape[0], stride))
     if skip_empty:
         background = np.nanmin(volume) if np.isfinite(volume).any() else 0.0
         kept = []
         for index in indices:
-            plane = np.take(volume, index, axis=axis)
+            plane = volume[index]
             if np.nanmax(plane) == np.nanmin(plane):
                 continue
             if np.mean(plane != background) < EMPTY_FRACTION:
@@ -122,17 +123,20 @@ def read_nifti(
         )
 
     volume, zooms, shape = _load_volume(path)
+    # nibabel's arrays are column-major: slicing one out along ``axis`` would copy the whole
+    # volume each time (about 19 s for a 1 mm brain). One contiguous copy, axis first.
+    volume = np.ascontiguousarray(np.moveaxis(volume, axis, 0))
     finite = volume[np.isfinite(volume)]
     if finite.size == 0:
         raise InvalidInputError(f"{path}: volume has no finite voxel values")
     low, high = (float(v) for v in np.percentile(finite, [low_pct, high_pct]))
-    indices = _selected_indices(volume, axis, stride, max_slices, skip_empty)
+    indices = _selected_indices(volume, stride, max_slices, skip_empty)
 
-    volume = np.where(np.isfinite(volume), volume, low)
-    if high > low:
-        scaled = (np.clip(volume, low, high) - low) / (high - low)
-    else:
-        scaled = np.zeros_like(volume)
+    def scaled(index: int) -> np.ndarray:
+        plane = np.where(np.isfinite(volume[index]), volume[index], low)
+        if high <= low:
+            return np.zeros(plane.shape, dtype=np.float32)
+        return ((np.clip(plane, low, high) - low) / (high - low)).astype(np.float32)
 
     metadata = {
         "zooms": list(zooms[:3]),
@@ -144,7 +148,7 @@ def read_nifti(
     }
     return [
         Image(
-            pixels=np.ascontiguousarray(np.take(scaled, index, axis=axis), dtype=np.float32),
+            pixels=scaled(index),
             source=str(path),
             frame=int(index),
             metadata=dict(metadata),

@@ -229,7 +229,7 @@ def load_biomedclip(
         source = BiomedCLIPSource(copy.deepcopy(BIOMEDCLIP_CONFIG))
     state = None  # the image tower's part only: the text tower is read when first used
     if source.checkpoint is not None:
-        state = _tower_state(_read_checkpoint(source.checkpoint), "visual.", source.checkpoint)
+        state = _tower_state(load_state_dict(source.checkpoint), "visual.", source.checkpoint)
     try:
         visual = _build_visual(open_clip, source.model_cfg, empty=state is not None)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -316,23 +316,6 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {"model_cfg": model_cfg, "preprocess_cfg": config.get("preprocess_cfg", {})}
 
 
-def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A full open_clip state dict, without unpickling anything but tensors."""
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(path)
-        except (SafetensorError, OSError) as exc:
-            raise BackboneError(f"{path}: not a readable safetensors file ({exc})") from exc
-    else:
-        state = load_state_dict(path)
-    if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
 def _tower_state(state: dict[str, torch.Tensor], prefix: str, path: Path) -> dict[str, torch.Tensor]:
     tower = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not tower:
@@ -373,7 +356,7 @@ def _text_tower(source: BiomedCLIPSource, name: str) -> torch.nn.Module:
     text_cfg = dict(cfg["text_cfg"])
     state = None
     if source.checkpoint is not None:
-        checkpoint_state = _read_checkpoint(source.checkpoint)
+        checkpoint_state = load_state_dict(source.checkpoint)
         if "positional_embedding" in checkpoint_state:  # open_clip's CLIP (not CustomTextCLIP)
             checkpoint_state = open_clip.model.convert_to_custom_text_state_dict(checkpoint_state)
         state = _tower_state(checkpoint_state, "text.", source.checkpoint)

@@ -146,32 +146,22 @@ def _weights_path(name: str, weights: str | None) -> Path:
 def _read(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a ``.pth``/``.pt``/``.bin``/``.safetensors`` file or a HF directory."""
     if path.is_file():
-        if path.suffix == ".safetensors":
-            return _read_safetensors(path)
         return load_state_dict(path)
     index = path / "model.safetensors.index.json"
     if index.is_file():
         shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         state: dict[str, torch.Tensor] = {}
         for shard in shards:
-            state.update(_read_safetensors(path / shard))
+            state.update(load_state_dict(path / shard))
         return state
     if (path / "model.safetensors").is_file():
-        return _read_safetensors(path / "model.safetensors")
+        return load_state_dict(path / "model.safetensors")
     if (path / "pytorch_model.bin").is_file():
         return load_state_dict(path / "pytorch_model.bin")
     raise WeightsUnavailableError(
         f"{path}: no model.safetensors or pytorch_model.bin in this directory; "
         f"pass medsam_vit_b.pth itself or a directory written by save_pretrained"
     )
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    safetensors = require("safetensors.torch", "safetensors", "medsam")
-    try:
-        return safetensors.load_file(str(path), device="cpu")
-    except Exception as exc:  # safetensors raises its own SafetensorError, or OSError
-        raise BackboneError(f"{path}: not a readable safetensors file ({exc})") from exc
 
 
 def _load_fitting(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

@@ -244,19 +244,7 @@ def _checkpoint_in(path: Path) -> Path:
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix not in _SUFFIXES:
         raise BackboneError(f"{path}: weights must be {', '.join(_SUFFIXES)}, got {path.suffix!r}")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(path)
-        except (SafetensorError, OSError) as exc:
-            raise BackboneError(f"{path}: not a readable safetensors file ({exc})") from exc
-    else:
-        state = load_state_dict(path)
-    if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
+    return load_state_dict(path)
 
 
 def _drop_classifier(state: dict[str, torch.Tensor], net: torch.nn.Module, cfg: dict) -> None:

@@ -62,22 +62,34 @@ def hub_unavailable(backbone: str, hub_id: str, cause: BaseException) -> Weights
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a ``.pth``/``.pt`` checkpoint as a state dict, never unpickling code.
+    """Read a ``.safetensors`` or ``.pth``/``.pt``/``.bin`` checkpoint, never unpickling code.
 
-    Accepts a bare state dict or one nested under ``"model"`` or ``"state_dict"``.
+    Accepts a bare state dict or one nested under ``"model"`` or ``"state_dict"``; a
+    ``module.`` prefix on every key (saved from DataParallel) is removed.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(f"{path}: weights file not found")
-    try:
-        checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise BackboneError(
-            f"{path}: refused to load: the checkpoint holds Python objects other than tensors "
-            f"and fmood only loads with torch.load(weights_only=True) ({str(exc).splitlines()[0]})"
-        ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise BackboneError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+    checkpoint: Any
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            checkpoint = load_file(path)
+        except (SafetensorError, OSError) as exc:
+            raise BackboneError(f"{path}: not a readable safetensors file ({exc})") from exc
+    else:
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise BackboneError(
+                f"{path}: refused to load: the checkpoint holds Python objects other than "
+                "tensors and fmood only loads with torch.load(weights_only=True) "
+                f"({str(exc).splitlines()[0]})"
+            ) from exc
+        except (RuntimeError, EOFError, OSError) as exc:
+            raise BackboneError(f"{path}: not a readable torch checkpoint ({exc})") from exc
     for key in ("model", "state_dict"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
@@ -85,6 +97,8 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         isinstance(v, torch.Tensor) for v in checkpoint.values()
     ):
         raise BackboneError(f"{path}: expected a state dict of tensors, got {type(checkpoint).__name__}")
+    if checkpoint and all(k.startswith("module.") for k in checkpoint):
+        checkpoint = {k[len("module.") :]: v for k, v in checkpoint.items()}
     return checkpoint
 
 

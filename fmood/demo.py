@@ -1,14 +1,19 @@
-"""The demo job: embeddings of a multi-site reference and a shifted target, scored end to end.
+"""The demo job: real images in, an OOD report out, and a check of what it should show.
 
-Until image embedding exists (``fmood embed``), the demo runs the feature-space pipeline on
-synthetic embeddings from :func:`fmood.datasets.make_hospital_shift`: it builds a feature
-store, fits a calibrated detector, scores the target, measures dataset distances and writes
-``scores.csv``, ``summary.json`` and ``degrees.png``.
+From data that ships inside pip packages (:func:`fmood.datasets.make_medical_ood_dataset`):
+a reference of brain MRI T1 slices (12 subjects), and a target mixing slices of 4 other
+subjects, six acquisition artifacts at five fixed severities, other MR contrasts and
+sequences, other anatomy and other modalities (CT, X-ray, ultrasound, nuclear medicine,
+fundus, histology, microscopy, photographs). Both are embedded with a real-weight backbone
+into feature stores, the OOD report is written, and ``evaluation.json`` checks it against
+what is known about each target image: per artifact, Spearman of the OOD evidence with
+severity; per kind of image, the share flagged; in-distribution slices, the false-flag rate.
+
+Everything is cached under ``out_dir``: a second run reuses the images and embeddings.
 """
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,127 +21,144 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fmood.calibration.detector import OODDetector
-from fmood.datasets import make_hospital_shift
-from fmood.distances import dataset_distance
 from fmood.metrics import auroc, severity_spearman
-from fmood.store import FeatureStore, Fingerprint
 from fmood.store.atomic import write_atomic, write_bytes_atomic
 
 ALPHA = 0.05
-DISTANCES = ("mmd", "frechet")
-N_BOOTSTRAP = 100
+DEFAULT_BACKBONE = "efficientnet-lite0"
+#: Early blocks added to the default backbone's features: they see acquisition (contrast,
+#: noise, artifacts) that the last layer, trained for content, pools away. Measured on the
+#: demo data: Spearman with noise severity 0.82 -> 0.97, motion 0.82 -> 0.91, blur 0.91 -> 0.97.
+DEMO_LAYERS = {"efficientnet-lite0": (2, 4)}
 
 
-def run_demo(out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run the demo into ``out_dir`` (replaced if it holds an earlier demo); return the summary."""
+def run_demo(
+    out_dir: str | Path,
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build the data, embed it, write the report and the evaluation; return the evaluation.
+
+    Writes ``out_dir/data`` (images and manifests), ``out_dir/embeddings`` (the two feature
+    stores), ``out_dir/report`` (``report.html``, ``scores.csv``, ``summary.json``),
+    ``out_dir/evaluation.json`` and ``out_dir/severity.png``.
+    """
+    from fmood.backbones import load
+    from fmood.datasets import make_medical_ood_dataset
+    from fmood.report import build_report
+    from fmood.workflows import store_for
+
     out = Path(out_dir)
-    steps = tqdm(total=5, desc="fmood demo", disable=not progress, unit="step")
-    data = make_hospital_shift()
-    store_dir = out / "reference_store"
-    if store_dir.exists():
-        shutil.rmtree(store_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = FeatureStore.create(
-        store_dir, data.reference.shape[1],
-        Fingerprint("synthetic-demo", None, "make_hospital_shift(random_state=0)"),
-    )
-    store.add(data.reference, data.reference_metadata)
+    steps = tqdm(total=4, desc="fmood demo", unit="step", disable=not progress)
+    data = make_medical_ood_dataset(out / "data", progress=progress)
     steps.update()
-
-    meta = store.metadata
-    detector = OODDetector().fit(store.embeddings, groups=meta["patient"], domains=meta["site"])
-    detector.save(out / "detector")
+    layers = DEMO_LAYERS.get(backbone)
+    model = load(backbone, device=device, **({"layers": layers} if layers else {}))
+    common = {"store_root": out / "embeddings", "progress": progress}
+    reference = store_for(data.reference_csv, model, **common)
+    target = store_for(data.target_csv, model, **common)
     steps.update()
-
-    table = pd.concat(
-        [data.target_metadata.reset_index(drop=True), detector.assess(data.target, ALPHA)], axis=1
-    )
-    write_atomic(out / "scores.csv", lambda tmp: table.to_csv(tmp, index=False))
+    report = build_report(reference, target, out / "report", groups_column="patient",
+                          alpha=ALPHA, progress=progress)
     steps.update()
-
-    clean = table["shift"] == "none"
-    # Slices of one patient are near-duplicates: resample and split by patient.
-    patients_ref, patients_target = meta["patient"].to_numpy(), table["patient"].to_numpy()
-    distances = {
-        shift: {
-            method: dataset_distance(
-                store.embeddings, data.target[rows], method=method, n_bootstrap=N_BOOTSTRAP,
-                groups_a=patients_ref, groups_b=patients_target[rows],
-            ).to_dict()
-            for method in DISTANCES
-        }
-        for shift, rows in _shift_groups(table).items()
-    }
-    steps.update()
-
-    summary = _summarise(table, clean, distances, len(store))
-    write_bytes_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
-    _plot(table, out / "degrees.png")
+    scores = pd.read_csv(report.scores_path)
+    evaluation = {"report": str(report.html_path), "verdict": report.verdict,
+                  **evaluate(scores), "backbone": model.fingerprint.to_dict()}
+    write_bytes_atomic(out / "evaluation.json", json.dumps(evaluation, indent=2).encode())
+    plot_severity(scores, out / "severity.png")
     steps.update()
     steps.close()
-    return summary
+    return evaluation
 
 
-def _shift_groups(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    groups = {"in-distribution": (table["shift"] == "none").to_numpy()}
-    for shift in ("artifact", "new-site", "other-modality"):
-        groups[shift] = (table["shift"] == shift).to_numpy()
-    return groups
+_SOURCE = ["patient", "source_frame"]
 
 
-def _summarise(table: pd.DataFrame, clean: pd.Series, distances: dict, n_reference: int) -> dict[str, Any]:
-    artifacts = table[(table["shift"] == "artifact") | clean]
-    rho, _ = severity_spearman(artifacts["degree"], artifacts["severity"])
-    by_shift = {
-        shift: {
-            "n": int(len(rows)),
+def _artifact_rows(scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per artifact type: its images (severity >= 1) and the clean slices they came from (0)."""
+    clean = scores[scores["shift"] == "id"]
+    out = {}
+    for shift, rows in scores.groupby("shift"):
+        if shift.startswith("artifact-"):
+            sources = clean.merge(rows[_SOURCE].drop_duplicates(), on=_SOURCE)
+            out[shift.removeprefix("artifact-")] = pd.concat([sources, rows])
+    return out
+
+
+def _per_slice_spearman(rows: pd.DataFrame) -> float:
+    """Mean over source slices of Spearman(evidence, severity) across that slice's levels."""
+    rhos = [
+        0.0 if one["surprise"].nunique() == 1 else severity_spearman(
+            one["surprise"], one["severity"])[0]
+        for _, one in rows.groupby(_SOURCE)
+    ]
+    return float(np.mean(rhos))
+
+
+def evaluate(scores: pd.DataFrame) -> dict[str, Any]:
+    """What the report should show, measured on the target's ``scores.csv``.
+
+    ``surprise`` (-log10 p) orders images as the degree does, without the degree's
+    rounding to 1 for the clearest cases, so it is the evidence correlated with severity.
+    Per artifact type, the correlation pools the artifact images (severity 1-5) with the
+    clean slices they were made from (severity 0); ``spearman_per_source_slice`` averages
+    it within each source slice, removing slice-to-slice differences in anatomy.
+    """
+    clean = scores["shift"] == "id"
+    by_shift = {}
+    for shift, rows in scores.groupby("shift", sort=False):
+        by_shift[shift] = {
+            "group": str(rows["shift_group"].iloc[0]),
+            "n": len(rows),
             "flagged_share": float(rows["flagged"].mean()),
             "median_degree": float(rows["degree"].median()),
-            "auroc_vs_in_distribution": None if shift == "none" else float(
-                auroc(table.loc[clean, "surprise"], rows["surprise"])
+            "auroc_vs_id": None if shift == "id" else float(
+                auroc(scores.loc[clean, "surprise"], rows["surprise"])
             ),
         }
-        for shift, rows in table.groupby("shift")
+    artifacts = _artifact_rows(scores)
+    spearman = {
+        kind: float(severity_spearman(rows["surprise"], rows["severity"])[0])
+        for kind, rows in artifacts.items()
     }
-    by_severity = {
-        str(sev): float(rows["degree"].median()) for sev, rows in artifacts.groupby("severity")
-    }
+    per_slice = {kind: _per_slice_spearman(rows) for kind, rows in artifacts.items()}
+    groups = {}
+    for group in ("near", "far"):
+        aurocs = [v["auroc_vs_id"] for v in by_shift.values() if v["group"] == group]
+        groups[group] = {"mean_auroc_vs_id": float(np.mean(aurocs)) if aurocs else None,
+                         "flagged_share": float(scores.loc[scores["shift_group"] == group,
+                                                           "flagged"].mean())}
     return {
         "alpha": ALPHA,
-        "n_reference": n_reference,
-        "n_target": int(len(table)),
-        "flagged_share": float(table["flagged"].mean()),
+        "n_target": len(scores),
+        "id_flagged_share": float(scores.loc[clean, "flagged"].mean()),
+        "spearman_evidence_vs_severity": spearman,
+        "spearman_per_source_slice": per_slice,
+        "by_group": groups,
         "by_shift": by_shift,
-        "artifact_median_degree_by_severity": by_severity,
-        "artifact_spearman_degree_vs_severity": float(rho),
-        "distances": distances,
     }
 
 
-def _plot(table: pd.DataFrame, path: Path) -> None:
+def plot_severity(scores: pd.DataFrame, path: Path) -> None:
+    """Median surprise against severity, one line per artifact type."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    groups = [
-        ("in-distribution" if name == "none" else name, rows["surprise"].to_numpy())
-        for name, rows in table.groupby("shift")
-    ]
-    left.boxplot([g for _, g in groups], showfliers=False)
-    left.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups])
-    left.set_ylabel("surprise = -log10 p (higher = more OOD)")
-    left.set_title("OOD evidence by kind of image")
-    artifacts = table[table["shift"].isin(["none", "artifact"])].groupby("severity")
-    right.plot(artifacts["surprise"].median(), marker="o", label="median surprise")
-    right.axhline(-np.log10(ALPHA), color="grey", linestyle="--", label=f"p = {ALPHA}")
-    right.set_yscale("symlog", linthresh=1.0)
-    right.set_xlabel("artifact severity (0 = clean)")
-    right.set_ylabel("surprise = -log10 p")
-    right.set_title("Evidence keeps growing with artifact severity")
-    right.legend()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for kind, rows in _artifact_rows(scores).items():
+        medians = rows.groupby("severity")["surprise"].median()
+        ax.plot(medians.index, medians.to_numpy(), marker="o", label=kind)
+    ax.axhline(-np.log10(ALPHA), color="grey", linestyle="--", label=f"p = {ALPHA}")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xlabel("artifact severity (0 = the clean slice)")
+    ax.set_ylabel("median surprise = -log10 p")
+    ax.set_title("OOD evidence against acquisition-artifact severity")
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

@@ -25,6 +25,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "data"
 
 
+def store_path_for(source: str | Path, backbone: Backbone, store_root: str | Path) -> Path:
+    """Where :func:`store_for` keeps the embeddings of images ``source`` by ``backbone``."""
+    source = Path(source)
+    key = hashlib.sha256(
+        f"{source.resolve()}|{backbone.fingerprint.to_dict()}".encode()
+    ).hexdigest()[:10]
+    return Path(store_root) / f"{_slug(source.stem)}-{_slug(backbone.name)}-{key}"
+
+
 def store_for(
     source: str | Path,
     backbone: Backbone | None,
@@ -70,10 +79,7 @@ def store_for(
         )
     from fmood.embed import embed_dataset  # torch-heavy: only when there is embedding to do
 
-    key = hashlib.sha256(
-        f"{source.resolve()}|{backbone.fingerprint.to_dict()}".encode()
-    ).hexdigest()[:10]
-    path = Path(store_root) / f"{_slug(source.stem)}-{_slug(backbone.name)}-{key}"
+    path = store_path_for(source, backbone, store_root)
     summary = embed_dataset(
         backbone, source, path, batch_size=batch_size, progress=progress,
         read_options=read_options,

@@ -9,8 +9,8 @@ from fmood.cli.demo import headline
 def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
     calls = []
 
-    def fake_run_demo(out_dir: Path, *, progress: bool = True) -> dict:
-        calls.append((out_dir, progress))
+    def fake_run_demo(out_dir: Path, *, backbone: str, device: str, progress: bool) -> dict:
+        calls.append((out_dir, backbone, device, progress))
         out_dir.mkdir(parents=True)
         (out_dir / "scores.csv").write_text("row\n")
         (out_dir / "detector").mkdir()
@@ -21,7 +21,7 @@ def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
     out = tmp_path / "demo-out"
     result = cli("demo", "--out", out)
     assert result.code == 0, result.err
-    assert calls == [(out, True)]
+    assert calls == [(out, "efficientnet-lite0", "auto", True)]
     lines = result.out.splitlines()
     assert lines[0] == f"demo outputs in {out}: detector/, scores.csv"
     assert lines[1:3] == ["n_target: 10", "flagged_share: 0.312"]
@@ -43,6 +43,6 @@ def test_headline_shapes():
 
 def test_default_out_dir(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(demo.demo, "run_demo", lambda out, *, progress: out.mkdir() or {})
+    monkeypatch.setattr(demo.demo, "run_demo", lambda out, **kwargs: out.mkdir() or {})
     assert cli("demo").code == 0
     assert (tmp_path / "fmood-demo-out").is_dir()

@@ -58,7 +58,7 @@ def test_debug_shows_the_traceback(cli, tmp_path, where):
 
 
 def test_unexpected_exception_is_an_internal_error(cli, tmp_path, monkeypatch):
-    def broken(out_dir, *, progress=True):
+    def broken(out_dir, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(demo.demo, "run_demo", broken)

@@ -141,9 +141,7 @@ def memory_child(n: int, work: str) -> None:
     """Run one embed in this (fresh) process and print its peak memory as JSON."""
     from fmood.embed import embed_dataset
 
-    folder = Path(work) / f"images_{n}"
-    if not folder.exists():
-        write_images(folder, n, seed=1)
+    folder = Path(work) / f"images_{n}"  # written by the parent: only embedding is measured
     backbone = load_backbone(MEMORY_BACKBONE)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = embed_dataset(backbone, folder, Path(work) / f"mem_store_{n}", batch_size=BATCH_SIZE,
@@ -159,6 +157,9 @@ def memory_child(n: int, work: str) -> None:
 def memory(sizes: tuple[int, int], work: Path) -> list[dict]:
     out = []
     for n in sizes:
+        folder = work / f"images_{n}"
+        if not folder.exists():
+            write_images(folder, n, seed=1)
         done = subprocess.run(
             [sys.executable, __file__, "--memory-child", str(n), "--work", str(work)],
             capture_output=True, text=True, check=True,
@@ -176,6 +177,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--memory-only", action="store_true", help="skip the throughput part")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -192,7 +194,7 @@ def main() -> None:
         work = Path(tmp)
         print(f"{'backbone':<20} {'weights':<7} {'images':>6} {'bare img/s':>11} "
               f"{'pipeline img/s':>15} {'efficiency':>10}")
-        for name, n in sizes["images"].items():
+        for name, n in ({} if args.memory_only else sizes["images"]).items():
             row = throughput(name, n, args.repeats, work)
             results["throughput"].append(row)
             print(f"{name:<20} {row['weights']:<7} {n:>6} {row['bare_images_per_s']:>11.2f} "

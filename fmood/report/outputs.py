@@ -26,33 +26,39 @@ SUMMARY_FORMAT_VERSION = 1
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a report.
+    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a report."""
+    return check_replaceable(out_dir, SUMMARY_FORMAT, "report")
+
+
+def check_replaceable(out_dir: str | Path, summary_format: str, what: str) -> Path:
+    """``out_dir`` as a Path, after checking that replacing it whole destroys nothing but an
+    earlier output of the same kind (a ``summary.json`` whose ``format`` is ``summary_format``).
 
     Raises
     ------
     InvalidInputError
-        ``out_dir`` is a file, or a non-empty directory that does not hold an fmood report.
+        ``out_dir`` is a file, or a non-empty directory without an fmood ``what``.
     """
     out = Path(out_dir)
     if not out.exists():
         return out
     if not out.is_dir():
-        raise InvalidInputError(f"out_dir {out} is a file; give a directory path for the report")
-    if any(out.iterdir()) and not is_report(out):
+        raise InvalidInputError(f"out_dir {out} is a file; give a directory path for the {what}")
+    if any(out.iterdir()) and not holds_summary(out, summary_format):
         raise InvalidInputError(
-            f"out_dir {out} is a non-empty directory without an fmood report; it would be "
+            f"out_dir {out} is a non-empty directory without an fmood {what}; it would be "
             "replaced whole, so choose a new or empty directory"
         )
     return out
 
 
-def is_report(directory: Path) -> bool:
-    """Whether ``directory`` holds a report written by :func:`write_report`."""
+def holds_summary(directory: Path, summary_format: str) -> bool:
+    """Whether ``directory`` holds a ``summary.json`` of format ``summary_format``."""
     try:
         summary = json.loads((directory / SUMMARY_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(summary, dict) and summary.get("format") == SUMMARY_FORMAT
+    return isinstance(summary, dict) and summary.get("format") == summary_format
 
 
 def scores_table(

@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 
 import fmood
-from fmood.errors import InvalidInputError
-from fmood.report.outputs import plain
+from fmood.report.outputs import check_replaceable, plain
 from fmood.report.template import CSS
 from fmood.store.atomic import fsync_file, staged_directory
 
@@ -134,35 +133,8 @@ class ComparisonFiles:
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a comparison.
-
-    Raises
-    ------
-    InvalidInputError
-        ``out_dir`` is a file, or a non-empty directory without an earlier comparison.
-    """
-    out = Path(out_dir)
-    if not out.exists():
-        return out
-    if not out.is_dir():
-        raise InvalidInputError(
-            f"out_dir {out} is a file; give a directory path for the comparison"
-        )
-    if any(out.iterdir()) and not is_comparison(out):
-        raise InvalidInputError(
-            f"out_dir {out} is a non-empty directory without an fmood comparison; it would be "
-            "replaced whole, so choose a new or empty directory"
-        )
-    return out
-
-
-def is_comparison(directory: Path) -> bool:
-    """Whether ``directory`` holds a comparison written by :func:`write_comparison`."""
-    try:
-        summary = json.loads((directory / SUMMARY_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("format") == SUMMARY_FORMAT
+    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a comparison."""
+    return check_replaceable(out_dir, SUMMARY_FORMAT, "comparison")
 
 
 def ranked_table(rows: list[dict[str, Any]], rank_by: str, *, with_labels: bool) -> pd.DataFrame:

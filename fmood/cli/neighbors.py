@@ -93,38 +93,12 @@ def render(table: pd.DataFrame) -> str:
 
 def _run_image(args: argparse.Namespace, store: FeatureStore, out, html) -> None:
     """Embed the image with the store's backbone, judge it, list its neighbours."""
-    from fmood.calibration.detector import OODDetector
-    from fmood.io import read_image
-    from fmood.workflows import backbone_of_store
+    from fmood.workflows import explain_image
 
-    images = read_image(args.image)  # a missing or unreadable file fails before the model loads
-    backbone = backbone_of_store(store, weights=args.weights, device=args.device)
-    queries = backbone.embed(images)
-    if args.detector is not None:
-        detector = OODDetector.load(args.detector)
-    else:
-        meta = store.metadata
-        groups = meta["patient"].astype(str).to_numpy() if "patient" in meta.columns else None
-        detector = OODDetector().fit(store.embeddings, groups=groups)
-    judged = detector.assess(queries)
-    table = store.nearest(queries, k=args.k).table()
+    explanation = explain_image(store, args.image, k=args.k, detector=args.detector,
+                                weights=args.weights, device=args.device)
     if out is not None:
-        write_text_atomic(out, lambda f: table.to_csv(f, index=False))
-    fields = []
-    blocks = []
-    for q, image in enumerate(images):
-        row = judged.iloc[q]
-        facts = [("degree", f"{row['degree']:.4f}"), ("p-value", f"{row['p_combined']:.3g}"),
-                 ("flagged at 5% FDR", "yes" if row["flagged"] else "no")]
-        fields.append(facts)
-        frame = "" if image.frame is None else f" frame {image.frame}"
-        neighbours = table[table["query"] == q].drop(columns="query")
-        blocks.append(
-            f"{args.image}{frame}: " + ", ".join(f"{k} {v}" for k, v in facts)
-            + f"\n{neighbours.to_string(index=False)}"
-        )
+        write_text_atomic(out, lambda f: explanation.neighbors.to_csv(f, index=False))
     if html is not None:
-        from fmood.report.panel import write_panel
-
-        write_panel(html, str(args.image), [im.frame for im in images], fields, table)
-    print("\n\n".join(blocks))
+        explanation.write_html(html)
+    print(explanation)

@@ -31,9 +31,13 @@ brain-tissue-map 12; mr-other-anatomy 8; ct 10; xray 10; ultrasound 13; nuclear-
 fundus 8; histology 8; microscopy 4; natural 16: 744 in all. Images from single files are the
 whole image plus random crops (the ``transform`` column gives each box); images over 512
 pixels are downscaled.
+
+An in-distribution task for classifier-based detectors and failure prediction:
+:func:`axial_level` (inferior / middle / superior slices).
 """
 from fmood.datasets.medical.artifacts import apply_artifact, artifact_parameters
 from fmood.datasets.medical.builder import COLUMNS, MedicalOODDataset, make_medical_ood_dataset
+from fmood.datasets.medical.labels import LEVELS, axial_level
 from fmood.datasets.medical.shifts import ARTIFACT_TYPES, GROUPS, SHIFTS, ShiftSpec
 from fmood.datasets.medical.sources import FILE_SOURCES, VOLUME_SOURCES
 
@@ -42,11 +46,13 @@ __all__ = [
     "COLUMNS",
     "FILE_SOURCES",
     "GROUPS",
+    "LEVELS",
     "SHIFTS",
     "VOLUME_SOURCES",
     "MedicalOODDataset",
     "ShiftSpec",
     "apply_artifact",
     "artifact_parameters",
+    "axial_level",
     "make_medical_ood_dataset",
 ]

@@ -143,11 +143,10 @@ def parse_backbones(backbones: str | Sequence[BackboneLike]) -> list[BackboneSpe
     specs: list[BackboneSpec] = []
     for item in backbones:
         if isinstance(item, Backbone):
-            label = item.name
-            taken = {s.label for s in specs}
-            n = 2
+            base = f"{item.name}[{item.options}]" if item.options else item.name
+            label, taken, n = base, {s.label for s in specs}, 2
             while label in taken:
-                label, n = f"{item.name}#{n}", n + 1
+                label, n = f"{base}#{n}", n + 1
             specs.append(BackboneSpec(label, None, None, item))
             continue
         if not isinstance(item, str) or not item.strip():

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from realimages import brain_slices, ghosted
 
-from fmood.backbones import ModuleBackbone, Preprocessing
+from fmood.backbones import ModuleBackbone, Preprocessing, load
 from fmood.distances.classifier import DomainClassifier
 from fmood.errors import BackboneError, InvalidInputError
 from fmood.metrics import aurc
@@ -171,6 +171,8 @@ def test_backbone_names_parse_with_random_controls_and_objects():
     ]
     net = ModuleBackbone(_conv(), Preprocessing(32), name="mine", device="cpu")
     assert [s.label for s in parse_backbones([net, net])] == ["mine", "mine#2"]
+    layered = load("efficientnet-lite0", layers=(2, 4), device="cpu")
+    assert parse_backbones([layered])[0].label == "efficientnet-lite0[layers=2,4]"
     assert parse_backbones([net])[0].weights == "given"
     with pytest.raises(InvalidInputError, match="listed twice"):
         parse_backbones(["litemedsam", "litemedsam"])

@@ -16,12 +16,11 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from sample_data import BACKBONE, LAYERS, build
 
 from fmood import backbones
 from fmood.store.atomic import write_bytes_atomic
 from fmood.workflows import compare
-
-from sample_data import BACKBONE, LAYERS, build
 
 
 def main(out_dir: Path) -> None:

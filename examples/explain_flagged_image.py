@@ -15,11 +15,10 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from sample_data import BACKBONE, LAYERS, build
 
 from fmood import backbones
 from fmood.workflows import explain_image, store_for
-
-from sample_data import BACKBONE, LAYERS, build
 
 
 def main(out_dir: Path) -> None:

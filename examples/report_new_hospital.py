@@ -14,11 +14,10 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from sample_data import BACKBONE, LAYERS, build
 
 from fmood import backbones
 from fmood.workflows import report
-
-from sample_data import BACKBONE, LAYERS, build
 
 
 def main(out_dir: Path) -> None:

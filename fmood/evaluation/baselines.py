@@ -1,0 +1,500 @@
+"""The field's reference implementations (pytorch-ood 0.4.0) on precomputed embeddings.
+
+Each baseline wraps one pytorch-ood detector behind fmood's contract: ``fit(X, y=None)``
+returns self, ``score(X)`` returns float64 scores of shape (n_samples,), higher = more OOD,
+and fitted state ends in ``_``. Feature detectors run through their ``fit_features`` /
+``predict_features`` API; logit detectors run on a :class:`LinearProbe` trained on the
+in-distribution labels and passed to them as their model (a ``torch.nn.Linear`` head).
+
+Every pytorch-ood 0.4.0 detector used here already returns higher = more OOD (the
+``Detector.predict`` contract; each one negates its paper's confidence where needed), so no
+sign is flipped. Numpy arrays become float32 CPU tensors at the boundary, copied batch by batch
+so that read-only (memory-mapped) arrays work; detectors run under ``torch.inference_mode()``.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+
+from fmood._validation import (
+    check_embeddings,
+    check_is_fitted,
+    check_per_sample,
+    check_positive_int,
+)
+from fmood.errors import InvalidInputError
+from fmood.evaluation.probe import LinearProbe
+from fmood.scorers.base import batched
+
+try:
+    from pytorch_ood.api import Detector
+    from pytorch_ood.detector import GMM, KNN, EnergyBased, Mahalanobis, MaxLogit, MaxSoftmax, ViM
+except ImportError as exc:  # pytorch-ood is the optional "bench" dependency
+    raise ImportError(
+        "fmood.evaluation.baselines needs pytorch-ood 0.4.0: pip install 'fmood[bench]'"
+    ) from exc
+
+#: Rows per detector call: bounds GMM's (n_classes, batch, d) float64 temporaries.
+BATCH_SIZE = 1024
+
+#: Baselines that score through a linear probe's logits, so need labels ``y`` in ``fit``.
+PROBE_BASED = ("msp", "energy", "maxlogit", "vim")
+
+
+class Baseline:
+    """A pytorch-ood detector on embeddings: ``fit(X, y=None)``, then ``score(X)``.
+
+    Subclasses set ``name`` and ``reference``, store their constructor arguments verbatim,
+    fit the detector in ``_fit`` (as ``detector_``) and score one batch in ``_score``.
+    """
+
+    name: ClassVar[str]
+    reference: ClassVar[str]
+    #: Whether ``fit`` needs class labels ``y`` (class-conditional or probe-based methods).
+    uses_labels: ClassVar[bool] = False
+
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Baseline:
+        """Fit on in-distribution embeddings.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+            In-distribution class labels; required where ``uses_labels``, else ignored.
+        """
+        X = check_embeddings(X, "X")
+        labels = None
+        if self.uses_labels:
+            labels = check_per_sample(y, X.shape[0], "y")
+            if labels is None:
+                raise InvalidInputError(
+                    f"baseline {self.name!r} needs the in-distribution class labels: "
+                    "call fit(X, y)"
+                )
+        with torch.inference_mode():
+            self._fit(X, labels)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def score(self, X: ArrayLike) -> np.ndarray:
+        """OOD score of each row of ``X``, shape (n_samples,), float64, higher = more OOD."""
+        check_is_fitted(self, "n_features_in_")
+        X = check_embeddings(X, "X", dim=self.n_features_in_)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        with torch.inference_mode():
+            for rows in batched(X.shape[0], BATCH_SIZE):
+                out[rows] = self._score(_tensor(X[rows])).numpy()
+        return out
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, as passed (scikit-learn's convention)."""
+        return {p: getattr(self, p) for p in _parameter_names(type(self))}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class KNNBaseline(Baseline):
+    """pytorch-ood ``KNN``: distance to the k-th nearest in-distribution neighbour.
+
+    Sun, Ming, Zhu & Li, "Out-of-Distribution Detection with Deep Nearest Neighbors",
+    ICML 2022.
+
+    Parameters
+    ----------
+    k : int
+        Neighbour rank; pytorch-ood's default 50 (the paper's CIFAR-10 value). Must not exceed
+        the number of fitted samples.
+    normalize : bool
+        L2-normalise features first (pytorch-ood's default, the paper's choice).
+
+    Notes
+    -----
+    The score is the Euclidean (not squared) distance, in [0, 2] for normalised features.
+    Labels are not used. pytorch-ood searches with scikit-learn's ``NearestNeighbors``
+    (``n_jobs=-1``, all cores), which computes distances in bounded chunks.
+    """
+
+    name = "knn"
+    reference = "Sun et al., Out-of-Distribution Detection with Deep Nearest Neighbors, ICML 2022"
+
+    def __init__(self, k: int = 50, normalize: bool = True) -> None:
+        self.k = k
+        self.normalize = normalize
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        k = check_positive_int(self.k, "k")
+        if k > X.shape[0]:
+            raise InvalidInputError(
+                f"k={k} exceeds the {X.shape[0]} reference samples; pass k <= {X.shape[0]}"
+            )
+        unlabelled = torch.zeros(X.shape[0], dtype=torch.long)  # >= 0: all in-distribution
+        self.detector_ = KNN(None, k=k, normalize=self.normalize).fit_features(
+            _tensor(X), unlabelled
+        )
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        return self.detector_.predict_features(z)
+
+
+class MahalanobisBaseline(Baseline):
+    """pytorch-ood ``Mahalanobis``: distance to the closest class mean, shared covariance.
+
+    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
+    Samples and Adversarial Attacks", NeurIPS 2018. Needs labels ``y``.
+
+    Notes
+    -----
+    pytorch-ood returns ``0.5 * min_k (z - mu_k)^T P (z - mu_k)`` (the paper's confidence,
+    negated) with ``P = (S + 1e-6 I)^-1`` and ``S`` the pooled within-class *scatter* matrix
+    (not divided by n): ``d^2 / (2 n)`` under the usual covariance, so rankings match the
+    paper. It inverts ``S`` in float32 with that fixed ridge; when
+    ``n_samples - n_classes < n_features`` ``S`` is singular and the scores are round-off
+    (even negative): ``fit`` then warns. There is no parameter to change this. Memory:
+    one (d, d) matrix and one (batch, d) temporary per class.
+    """
+
+    name = "mahalanobis"
+    reference = "Lee et al., A Simple Unified Framework for Detecting OOD Samples, NeurIPS 2018"
+    uses_labels = True
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        labels = _encode(y)
+        n_classes = int(labels.max()) + 1
+        if X.shape[0] - n_classes < X.shape[1]:
+            warnings.warn(
+                f"pytorch-ood's Mahalanobis: {X.shape[0]} samples in {n_classes} classes leave "
+                f"the pooled scatter matrix of {X.shape[1]} features singular; its float32 "
+                "inverse with a 1e-6 ridge makes the scores unreliable",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.detector_ = Mahalanobis(None).fit_features(_tensor(X), labels)
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        return self.detector_.predict_features(z)
+
+
+class GMMBaseline(Baseline):
+    """pytorch-ood ``GMM``: negative log-likelihood under one Gaussian per class.
+
+    The class-conditional Gaussian model of Lee et al. (NeurIPS 2018) with per-class
+    covariances and the full mixture likelihood; pytorch-ood cites no paper for it.
+    Needs labels ``y``.
+
+    Parameters
+    ----------
+    reg : float
+        Ridge added to each class covariance (pytorch-ood's default 1e-6). With no more
+        samples in a class than features the covariance is singular and the score is
+        dominated by the squared distance from the class's span over ``reg``: raise ``reg``
+        then.
+
+    Notes
+    -----
+    The score is ``-log sum_k pi_k N(z | mu_k, Sigma_k)`` (float64, natural log), pi_k the
+    class frequencies. pytorch-ood keeps n_classes (d, d) float64 precision matrices and
+    forms (n_classes, batch, d) float64 temporaries when scoring, bounded by ``BATCH_SIZE``.
+    """
+
+    name = "gmm"
+    reference = "Lee et al., NeurIPS 2018 (class-conditional Gaussians); no dedicated paper"
+    uses_labels = True
+
+    def __init__(self, reg: float = 1e-6) -> None:
+        self.reg = reg
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        try:
+            self.detector_ = GMM(None, reg=self.reg).fit_features(_tensor(X), _encode(y))
+        except ValueError as exc:  # a class covariance not positive definite
+            raise InvalidInputError(f"pytorch-ood's GMM could not be fitted: {exc}") from exc
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        return self.detector_.predict_features(z)
+
+
+class ProbeBaseline(Baseline):
+    """A logit-based detector on a :class:`LinearProbe` trained on the labels ``y``.
+
+    Parameters
+    ----------
+    C, max_iter, standardize, random_state
+        Passed to :class:`LinearProbe`.
+
+    Attributes
+    ----------
+    probe_ : LinearProbe
+    head_ : torch.nn.Linear
+        The probe's head, given to the detector as its model.
+    """
+
+    uses_labels = True
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        standardize: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.standardize = standardize
+        self.random_state = random_state
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        self.probe_ = LinearProbe(
+            C=self.C,
+            max_iter=self.max_iter,
+            standardize=self.standardize,
+            random_state=self.random_state,
+        ).fit(X, y)
+        self.head_ = self.probe_.as_torch_linear()
+        self.detector_ = self._detector(X, y)
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> Detector:
+        """The pytorch-ood detector, built on ``head_``."""
+        raise NotImplementedError
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        return self.detector_.predict(z)
+
+
+class MSPBaseline(ProbeBaseline):
+    """pytorch-ood ``MaxSoftmax``: negative maximum softmax probability of the probe.
+
+    Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
+    Examples in Neural Networks", ICLR 2017.
+
+    Parameters
+    ----------
+    t : float
+        Softmax temperature (pytorch-ood's default 1, the paper's plain softmax).
+    C, max_iter, standardize, random_state
+        Passed to :class:`LinearProbe`.
+
+    Notes
+    -----
+    Score ``-max_j softmax(logits / t)_j``, in [-1, -1/n_classes].
+    """
+
+    name = "msp"
+    reference = (
+        "Hendrycks & Gimpel, A Baseline for Detecting Misclassified and Out-of-Distribution "
+        "Examples in Neural Networks, ICLR 2017"
+    )
+
+    def __init__(
+        self,
+        t: float = 1.0,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        standardize: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(C, max_iter, standardize, random_state)
+        self.t = t
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> MaxSoftmax:
+        return MaxSoftmax(self.head_, t=self.t)
+
+
+class EnergyBaseline(ProbeBaseline):
+    """pytorch-ood ``EnergyBased``: the energy of the probe's logits.
+
+    Liu, Wang, Owens & Li, "Energy-based Out-of-distribution Detection", NeurIPS 2020.
+
+    Parameters
+    ----------
+    t : float
+        Temperature (pytorch-ood's and the paper's default 1).
+    C, max_iter, standardize, random_state
+        Passed to :class:`LinearProbe`.
+
+    Notes
+    -----
+    Score ``E = -t * logsumexp(logits / t)``; the paper's negative energy is its ID score.
+    """
+
+    name = "energy"
+    reference = "Liu et al., Energy-based Out-of-distribution Detection, NeurIPS 2020"
+
+    def __init__(
+        self,
+        t: float = 1.0,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        standardize: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(C, max_iter, standardize, random_state)
+        self.t = t
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> EnergyBased:
+        return EnergyBased(self.head_, t=self.t)
+
+
+class MaxLogitBaseline(ProbeBaseline):
+    """pytorch-ood ``MaxLogit``: negative maximum logit of the probe.
+
+    Hendrycks, Basart, Mazeika, Zou, Kwon, Mostajabi, Steinhardt & Song, "Scaling
+    Out-of-Distribution Detection for Real-World Settings", ICML 2022.
+
+    Parameters
+    ----------
+    C, max_iter, standardize, random_state
+        Passed to :class:`LinearProbe`.
+
+    Notes
+    -----
+    Score ``-max_j logits_j``. Unlike MSP, MaxLogit and energy depend on the shift shared by
+    all logits, which a softmax classifier leaves free; the probe's logits are class-centred
+    (they sum to zero), the form of the L2-penalised optimum.
+    """
+
+    name = "maxlogit"
+    reference = "Hendrycks et al., Scaling OOD Detection for Real-World Settings, ICML 2022"
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> MaxLogit:
+        return MaxLogit(self.head_)
+
+
+class ViMBaseline(ProbeBaseline):
+    """pytorch-ood ``ViM``: virtual logit from the residual norm, minus the probe's energy.
+
+    Wang, Li, Zhang & Zhang, "ViM: Out-Of-Distribution with Virtual-logit Matching",
+    CVPR 2022.
+
+    Parameters
+    ----------
+    dim : int, optional
+        Dimension of the principal subspace; ``None`` picks :func:`vim_dim` at fit time.
+        Must satisfy ``1 <= dim < n_features``.
+    C, max_iter, standardize, random_state
+        Passed to :class:`LinearProbe`.
+
+    Attributes
+    ----------
+    dim_ : int
+        The principal-subspace dimension used.
+
+    Notes
+    -----
+    Score ``alpha * ||x_res|| - logsumexp(logits)``, where ``x_res`` is the part of
+    ``x - u`` outside the top-``dim`` eigenvectors of the training features' second-moment
+    matrix about ``u`` and ``alpha`` = mean max logit / mean residual norm on the training
+    set. ``u = -pinv(W) b`` comes from the probe's head on the raw features; ``W`` has rank
+    ``n_classes - 1`` (class-centred rows), and pytorch-ood's float32 ``pinv`` drops the
+    round-off singular value, so ``W u + b = 0``. pytorch-ood forms a (d, d) matrix and its
+    eigendecomposition.
+    """
+
+    name = "vim"
+    reference = "Wang et al., ViM: Out-Of-Distribution with Virtual-logit Matching, CVPR 2022"
+
+    def __init__(
+        self,
+        dim: int | None = None,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        standardize: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(C, max_iter, standardize, random_state)
+        self.dim = dim
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> ViM:
+        n_samples, n_features = X.shape
+        dim = vim_dim(n_features, n_samples) if self.dim is None else self.dim
+        dim = check_positive_int(dim, "dim")
+        if dim >= n_features:
+            raise InvalidInputError(
+                f"dim={dim} leaves no residual in {n_features} features; pass dim < {n_features}"
+            )
+        self.dim_ = dim
+        detector = ViM(None, d=dim, w=self.head_.weight, b=self.head_.bias)
+        return detector.fit_features(_tensor(X), _encode(y))
+
+    def _score(self, z: torch.Tensor) -> torch.Tensor:
+        return self.detector_.predict_features(z)
+
+
+def vim_dim(n_features: int, n_samples: int) -> int:
+    """Principal-subspace dimension for ViM on ``n_samples`` features of ``n_features`` dims.
+
+    The ViM authors' settings (official code: 1000 for ``n_features >= 2048``, 512 for ViT's
+    768), ``n_features // 2`` below 768 (pytorch-ood's own fallback), capped at
+    ``n_samples // 2``: the training features span at most ``n_samples`` directions, and a
+    principal subspace that covers them leaves training residuals of round-off size, which
+    makes ``alpha`` explode. Always at least 1 and below ``n_features`` (for
+    ``n_features >= 2``).
+    """
+    if n_features >= 2048:
+        rule = 1000
+    elif n_features >= 768:
+        rule = 512
+    else:
+        rule = n_features // 2
+    return max(1, min(rule, n_samples // 2))
+
+
+BASELINES: dict[str, type[Baseline]] = {
+    cls.name: cls
+    for cls in (
+        KNNBaseline,
+        MahalanobisBaseline,
+        GMMBaseline,
+        MSPBaseline,
+        EnergyBaseline,
+        MaxLogitBaseline,
+        ViMBaseline,
+    )
+}
+
+
+def make_baseline(name: str, **params: Any) -> Baseline:
+    """Create the baseline registered as ``name`` (a key of :data:`BASELINES`) with ``params``."""
+    try:
+        cls = BASELINES[name]
+    except KeyError:
+        raise InvalidInputError(
+            f"unknown baseline {name!r}; known baselines: {', '.join(sorted(BASELINES))}"
+        ) from None
+    valid = _parameter_names(cls)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InvalidInputError(
+            f"baseline {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(valid) or '(none)'}"
+        )
+    return cls(**params)
+
+
+def _parameter_names(cls: type) -> list[str]:
+    """Names of the constructor parameters of ``cls`` (none for ``object.__init__``)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind in named]
+
+
+def _tensor(X: np.ndarray) -> torch.Tensor:
+    """A float32 CPU tensor holding a copy of ``X``."""
+    return torch.tensor(X, dtype=torch.float32)
+
+
+def _encode(y: np.ndarray) -> torch.Tensor:
+    """Labels as int64 class indices 0..n_classes-1 (pytorch-ood's expectation), shape (n,)."""
+    return torch.from_numpy(np.unique(y, return_inverse=True)[1].astype(np.int64))

@@ -12,7 +12,7 @@ from fmood.evaluation.methods import DETECTOR
 from fmood.store.atomic import write_atomic, write_bytes_atomic
 
 #: Methods drawn in the severity plots (all are in the tables).
-PLOTTED = (DETECTOR, "fmood:knn", "pytorch-ood:knn", "pytorch-ood:mahalanobis",
+PLOTTED = (DETECTOR, "fmood:ot", "pytorch-ood:knn", "pytorch-ood:mahalanobis",
            "pytorch-ood:vim", "pytorch-ood:msp")
 COMMAND = "python benchmarks/medical_ood/run.py"
 
@@ -77,11 +77,14 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
         "OOD-positive variant of OpenOOD / pytorch-ood is in results.json (`fpr95_ood_positive`). "
         "AUPR-in takes ID as positive, AUPR-out OOD. `fmood:detector` is the default "
         "OODDetector (Mahalanobis + residual, fitted on 70% of the reference, calibrated on 30%, "
-        "subjects whole); its evidence is -log10 of the combined p-value. `fmood:<scorer>` are "
+        "subjects whole); its evidence is -log10 of the combined p-value; `fmood:detector-refit` "
+         "refits its scorers on the whole reference after calibration. `fmood:<scorer>` are "
         "fmood's raw scorers and `pytorch-ood:<method>` the library's detectors, fitted on the "
         "whole reference; MSP, energy, MaxLogit and ViM read a linear probe trained on the "
         "reference's slice level (inferior / middle / superior); pytorch-ood's Mahalanobis and "
-        "GMM are class-conditional on the same labels."),
+        "GMM are class-conditional on the same labels. `fmood:ot` is transductive: each image's "
+         "score depends on the other target images scored with it (the whole target here), so "
+         "it is not comparable one-for-one with the inductive methods."),
         "",
         "## Targets",
         "",
@@ -112,6 +115,11 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
             "subjects (fitted on the rest each time):"),
             "",
             table(result["calibration_repeated"]),
+            "",
+            "The same for `fmood:detector-refit` (scorers refitted on the whole reference after "
+            "calibration: conservative p-values by design):",
+            "",
+            table(result["calibration_repeated_refit"]),
             "",
             ("The same on this run's fixed split (`id` set); Benjamini-Hochberg flags at FDR "
             f"{setup['alpha']}: {result['id_flagged_bh']:.3f} of `id` images."),

@@ -112,6 +112,8 @@ def evaluate_backbone(config: BackboneConfig, data, cache: Path, repeats: int) -
     n_test = meta_tgt.loc[is_id, "patient"].nunique()
     repeated = held_out_pvalues(pool, patients, n_test_groups=n_test, repeats=repeats,
                                 random_state=SEED)
+    repeated_refit = held_out_pvalues(pool, patients, n_test_groups=n_test, repeats=repeats,
+                                      refit=True, random_state=SEED)
     fixed_p = methods.assessment.loc[is_id, "p_combined"].to_numpy()
 
     level = axial_level(meta_tgt)
@@ -130,6 +132,7 @@ def evaluate_backbone(config: BackboneConfig, data, cache: Path, repeats: int) -
         "severity": severity_table(methods.scores, meta_tgt),
         "curves": severity_curves(methods.scores, meta_tgt),
         "calibration_repeated": calibration_table(repeated, ALPHAS),
+        "calibration_repeated_refit": calibration_table(repeated_refit, ALPHAS),
         "calibration_fixed": calibration_table([fixed_p], ALPHAS),
         "id_flagged_bh": float(methods.assessment.loc[is_id, "flagged"].mean()),
         "failure": failure_table({m: s[labelled] for m, s in methods.scores.items()}, errors),

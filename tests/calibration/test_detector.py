@@ -7,7 +7,7 @@ from synthetic import clustered
 
 from fmood.calibration.detector import OODDetector
 from fmood.errors import InvalidInputError, NotFittedError, StoreCorruptError, StoreVersionError
-from fmood.scorers import KNNScorer
+from fmood.scorers import KNNScorer, get_scorer
 
 SCORERS = [("knn", {"k": 5}), "mahalanobis"]
 
@@ -78,6 +78,22 @@ def test_groups_are_kept_together():
     groups = np.repeat(np.arange(30), 10)
     detector = OODDetector(scorers=SCORERS).fit(X, groups=groups)
     assert detector.calibration_scores_.shape[0] % 10 == 0
+
+
+def test_refit_scores_with_scorers_fitted_on_the_whole_reference(tmp_path):
+    X = clustered(300, seed=45)
+    groups = np.repeat(np.arange(30), 10)
+    split = OODDetector(scorers=["mahalanobis"]).fit(X, groups=groups)
+    refit = OODDetector(scorers=["mahalanobis"], refit=True).fit(X, groups=groups)
+    np.testing.assert_array_equal(refit.calibration_scores_, split.calibration_scores_)
+    Q = clustered(20, shift=1, seed=46)
+    whole = get_scorer("mahalanobis").fit(X).score(Q)
+    np.testing.assert_allclose(refit.score(Q)["mahalanobis"], whole, rtol=1e-6)
+    assert not np.allclose(split.score(Q)["mahalanobis"], whole, rtol=1e-3)
+    refit.save(tmp_path / "refit")
+    loaded = OODDetector.load(tmp_path / "refit")
+    assert loaded.refit is True
+    pd.testing.assert_frame_equal(loaded.assess(Q), refit.assess(Q))
 
 
 def test_save_and_load_round_trip(tmp_path, detector):

@@ -5,6 +5,7 @@ from fmood.errors import InvalidInputError
 from fmood.evaluation.methods import (
     BASELINES,
     DETECTOR,
+    DETECTOR_REFIT,
     FMOOD_SCORERS,
     held_out_pvalues,
     score_methods,
@@ -25,7 +26,7 @@ def test_every_method_scores_every_image_and_separates_a_shift():
     X_ood, _ = _classes(rng, 60, shift=3.0)
     groups = np.repeat(np.arange(30), 10)
     result = score_methods(X_ref, y_ref, np.vstack([X_id, X_ood]), groups=groups)
-    expected = {DETECTOR} | {f"fmood:{n}" for n in FMOOD_SCORERS} | {
+    expected = {DETECTOR, DETECTOR_REFIT} | {f"fmood:{n}" for n in FMOOD_SCORERS} | {
         f"pytorch-ood:{n}" for n in BASELINES}
     assert set(result.scores) == expected == set(result.seconds)
     for name, values in result.scores.items():

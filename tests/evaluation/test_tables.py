@@ -60,7 +60,9 @@ def test_calibration_pools_splits_and_reports_the_gap():
     table = calibration_table(p, [0.05, 0.1]).set_index("alpha")
     assert table.loc[0.05, "observed"] == pytest.approx(0.05)
     assert table.loc[0.1, "gap_points"] == pytest.approx(0.0, abs=1e-9)
-    assert table.loc[0.05, "ci_low"] < 0.05 < table.loc[0.05, "ci_high"]
+    assert table.loc[0.05, "split_sd"] == 0.0 and table.loc[0.05, "split_max"] == pytest.approx(0.05)
+    uneven = calibration_table([np.full(10, 0.01), np.full(10, 0.9)], [0.05]).iloc[0]
+    assert uneven["observed"] == 0.5 and uneven["split_min"] == 0 and uneven["split_max"] == 1
     assert table.loc[0.05, "n_images"] == 400 and table.loc[0.05, "n_splits"] == 2
 
 

@@ -116,8 +116,8 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
             "",
             table(result["calibration_repeated"]),
             "",
-            "The same for `fmood:detector-refit` (scorers refitted on the whole reference after "
-            "calibration: conservative p-values by design):",
+            ("The same for `fmood:detector-refit` (scorers refitted on the whole reference after "
+            "calibration: conservative p-values by design):"),
             "",
             table(result["calibration_repeated_refit"]),
             "",

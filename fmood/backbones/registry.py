@@ -39,6 +39,16 @@ def available_backbones() -> list[str]:
     return sorted([*_BUILTIN, *_REGISTERED]) + [f"{p}<model>" for p in _PREFIXES]
 
 
+def check_name(name: str, shown: str | None = None) -> None:
+    """Raise :class:`BackboneError` unless ``name`` can be loaded (``shown`` names it in the message)."""
+    prefixed = any(name.startswith(p) and len(name) > len(p) for p in _PREFIXES)
+    if name in _REGISTERED or name in _BUILTIN or prefixed:
+        return
+    raise BackboneError(
+        f"unknown backbone {shown or name!r}; available: {', '.join(available_backbones())}"
+    )
+
+
 def _import(target: str) -> Factory:
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)
@@ -68,19 +78,13 @@ def load(name: str, weights: str | None = None, device: str = "auto", **options:
     """
     if not isinstance(name, str):
         raise BackboneError(f"backbone name must be a string, got {type(name).__name__}")
+    check_name(name)
     for prefix, target in _PREFIXES.items():
-        if name.startswith(prefix) and len(name) > len(prefix):
+        if name.startswith(prefix):
             factory = _import(target)
             _check_options(factory, options, name)
             return factory(name[len(prefix) :], weights=weights, device=device, **options)
-    if name in _REGISTERED:
-        factory = _REGISTERED[name]
-    elif name in _BUILTIN:
-        factory = _import(_BUILTIN[name])
-    else:
-        raise BackboneError(
-            f"unknown backbone {name!r}; available: {', '.join(available_backbones())}"
-        )
+    factory = _REGISTERED[name] if name in _REGISTERED else _import(_BUILTIN[name])
     _check_options(factory, options, name)
     return factory(name=name, weights=weights, device=device, **options)
 

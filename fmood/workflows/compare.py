@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from fmood.backbones import Backbone, load
+from fmood.backbones.registry import check_name
 from fmood.calibration.detector import OODDetector
 from fmood.distances import dataset_distance
-from fmood.errors import BackboneError, InvalidInputError
+from fmood.errors import InvalidInputError
 from fmood.io.dataset import check_read_options
 from fmood.report.inputs import (
     DEFAULT_GROUPS_COLUMN,
@@ -156,7 +157,7 @@ def parse_backbones(backbones: str | Sequence[BackboneLike]) -> list[BackboneSpe
         label = item.strip()
         pretrained = not label.startswith(RANDOM_PREFIX)
         name = label if pretrained else label[len(RANDOM_PREFIX):]
-        _check_name(name, label)
+        check_name(name, label)
         if label in {s.label for s in specs}:
             raise InvalidInputError(f"backbone {label!r} is listed twice")
         specs.append(BackboneSpec(label, name, pretrained))
@@ -486,16 +487,6 @@ def _embed(source: Path, backbone: Backbone, common: dict) -> tuple[FeatureStore
     if Path(store.path).resolve() != expected.resolve():  # naming changed: count it all
         before = 0
     return store, max(len(store) - before, 0), seconds
-
-
-def _check_name(name: str, label: str) -> None:
-    """An unknown backbone name fails here, before anything is embedded or written."""
-    from fmood.backbones.registry import available_backbones
-
-    known = available_backbones()
-    if name in known or (name.startswith("timm:") and len(name) > len("timm:")):
-        return
-    raise BackboneError(f"unknown backbone {label!r}; available: {', '.join(known)}")
 
 
 def _check_params(

@@ -58,6 +58,17 @@ def _targets(results: list[dict[str, Any]]) -> list[str]:
     return [table(pd.DataFrame(rows))] if rows else []
 
 
+def headline(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Near / far AUROC of every method (rows) for every backbone (column pairs)."""
+    columns = {}
+    for result in results:
+        summary = result["summary"].set_index("method")
+        for group in ("near", "far"):
+            columns[f"{result['backbone']} {group}"] = summary[f"{group}_auroc"]
+    frame = pd.DataFrame(columns)
+    return frame.sort_values(frame.columns[0], ascending=False).rename_axis("method").reset_index()
+
+
 def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: Path) -> None:
     """Every table of the run as one Markdown document."""
     sets = setup["near"] + setup["far"]
@@ -89,6 +100,10 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
         "## Targets",
         "",
         *_targets(results),
+        "",
+        "## Near- and far-OOD AUROC (mean over sets) by backbone",
+        "",
+        table(headline(results)),
         "",
     ]
     for result in results:

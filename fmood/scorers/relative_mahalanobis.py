@@ -5,6 +5,8 @@ Improving Near-OOD Detection", ICML 2021 UDL workshop (arXiv:2106.09022).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.cluster import KMeans
 
@@ -23,6 +25,12 @@ class RelativeMahalanobisScorer(BaseScorer):
 
     Without labels the classes are ``n_clusters`` k-means clusters of the reference (a
     label-free variant; with a single cluster the score would be identically zero).
+
+    Needs more reference samples than features. With fewer, the covariances are mostly their
+    shrinkage floor, the within-class floor comes out higher than the background's, and an
+    image's energy outside the reference's span lowers the score: on the medical benchmark
+    (288 slices, 1,344-d EfficientNet-Lite0 features) near-OOD AUROC 0.07 and far-OOD 0.00.
+    ``fit`` warns in that case.
 
     Parameters
     ----------
@@ -56,6 +64,15 @@ class RelativeMahalanobisScorer(BaseScorer):
         return MahalanobisScorer(self.shrinkage, self.normalize, self.batch_size)
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        if X.shape[0] <= X.shape[1]:
+            warnings.warn(
+                f"relative Mahalanobis on {X.shape[0]} reference samples of {X.shape[1]} "
+                "features: the two Gaussians differ mostly by their shrinkage floors, and the "
+                "score can invert (far-OOD images scoring lowest); reduce the dimension first "
+                "(PCA below the sample count) or use 'mahalanobis'",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if y is None:
             n_clusters = min(check_positive_int(self.n_clusters, "n_clusters"), X.shape[0] // 2)
             y = KMeans(max(n_clusters, 1), n_init=3, random_state=self.random_state).fit_predict(X)
@@ -71,7 +88,7 @@ class RelativeMahalanobisScorer(BaseScorer):
             state.update({f"{prefix}.{key}": value for key, value in part.get_state().items()})
         return state
 
-    def set_state(self, state: dict[str, np.ndarray]) -> "RelativeMahalanobisScorer":
+    def set_state(self, state: dict[str, np.ndarray]) -> RelativeMahalanobisScorer:
         self.n_features_in_ = int(state["n_features_in_"])
         self._parts = {
             prefix: self._gaussian().set_state(

@@ -1,4 +1,7 @@
+import warnings
+
 import numpy as np
+import pytest
 import torch
 from pytorch_ood.detector import RMD
 from sklearn.covariance import EmpiricalCovariance
@@ -32,3 +35,16 @@ def test_label_free_uses_clusters(reference, in_dist):
     scorer = RelativeMahalanobisScorer(n_clusters=3).fit(reference)
     scores = scorer.score(in_dist)
     assert np.isfinite(scores).all() and scores.std() > 0
+
+
+def test_fewer_samples_than_features_warns_and_would_invert():
+    # 40 samples of 200 features in 4 clusters; a far image has energy off the reference's span.
+    rng = np.random.default_rng(3)
+    X = (np.repeat(rng.normal(size=(4, 200)) * 3, 10, axis=0) + rng.normal(size=(40, 200))).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="40 reference samples of 200 features"):
+        scorer = RelativeMahalanobisScorer(n_clusters=4).fit(X)
+    near, far = X[:5] + 0.1, X[:5] + 10 * rng.normal(size=(5, 200)).astype(np.float32)
+    assert scorer.score(far).mean() < scorer.score(near).mean()  # the failure the warning names
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RelativeMahalanobisScorer(n_clusters=4).fit(np.vstack([X] * 6)[:, :100])

@@ -11,12 +11,10 @@ whether the OOD degree finds its errors. Writes OUT_DIR/compare/comparison.{csv,
 """
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-from sample_data import BACKBONE, LAYERS, build
+from sample_data import BACKBONE, LAYERS, build, run
 
 from fmood import backbones
 from fmood.store.atomic import write_bytes_atomic
@@ -44,8 +42,4 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(Path(sys.argv[1]))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp))
+    run(main)

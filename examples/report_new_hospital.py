@@ -9,12 +9,10 @@ comes from pip packages; nothing is downloaded. About a minute on 2 CPU cores.
 """
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-from sample_data import BACKBONE, LAYERS, build
+from sample_data import BACKBONE, LAYERS, build, run
 
 from fmood import backbones
 from fmood.workflows import report
@@ -35,8 +33,4 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(Path(sys.argv[1]))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp))
+    run(main)

@@ -8,6 +8,9 @@ superior), the task a linear probe learns in ``compare_backbones.py``.
 """
 from __future__ import annotations
 
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -37,3 +40,12 @@ def _with_level(csv: Path) -> Path:
     out = csv.with_name(f"{csv.stem}-labelled.csv")
     write_bytes_atomic(out, table.to_csv(index=False).encode())
     return out
+
+
+def run(main: Callable[[Path], None]) -> None:
+    """Run ``main`` on the folder named on the command line, or on a temporary one."""
+    if len(sys.argv) > 1:
+        main(Path(sys.argv[1]))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            main(Path(tmp))

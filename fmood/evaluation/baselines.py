@@ -273,7 +273,27 @@ class ProbeBaseline(Baseline):
         return self.detector_.predict(z)
 
 
-class MSPBaseline(ProbeBaseline):
+class TemperedProbeBaseline(ProbeBaseline):
+    """A probe baseline whose pytorch-ood detector takes a temperature ``t``."""
+
+    detector_class: ClassVar[type[Detector]]
+
+    def __init__(
+        self,
+        t: float = 1.0,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        standardize: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(C, max_iter, standardize, random_state)
+        self.t = t
+
+    def _detector(self, X: np.ndarray, y: np.ndarray) -> Detector:
+        return self.detector_class(self.head_, t=self.t)
+
+
+class MSPBaseline(TemperedProbeBaseline):
     """pytorch-ood ``MaxSoftmax``: negative maximum softmax probability of the probe.
 
     Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
@@ -297,22 +317,10 @@ class MSPBaseline(ProbeBaseline):
         "Examples in Neural Networks, ICLR 2017"
     )
 
-    def __init__(
-        self,
-        t: float = 1.0,
-        C: float = 1.0,
-        max_iter: int = 1000,
-        standardize: bool = True,
-        random_state: int | None = 0,
-    ) -> None:
-        super().__init__(C, max_iter, standardize, random_state)
-        self.t = t
-
-    def _detector(self, X: np.ndarray, y: np.ndarray) -> MaxSoftmax:
-        return MaxSoftmax(self.head_, t=self.t)
+    detector_class = MaxSoftmax
 
 
-class EnergyBaseline(ProbeBaseline):
+class EnergyBaseline(TemperedProbeBaseline):
     """pytorch-ood ``EnergyBased``: the energy of the probe's logits.
 
     Liu, Wang, Owens & Li, "Energy-based Out-of-distribution Detection", NeurIPS 2020.
@@ -332,19 +340,7 @@ class EnergyBaseline(ProbeBaseline):
     name = "energy"
     reference = "Liu et al., Energy-based Out-of-distribution Detection, NeurIPS 2020"
 
-    def __init__(
-        self,
-        t: float = 1.0,
-        C: float = 1.0,
-        max_iter: int = 1000,
-        standardize: bool = True,
-        random_state: int | None = 0,
-    ) -> None:
-        super().__init__(C, max_iter, standardize, random_state)
-        self.t = t
-
-    def _detector(self, X: np.ndarray, y: np.ndarray) -> EnergyBased:
-        return EnergyBased(self.head_, t=self.t)
+    detector_class = EnergyBased
 
 
 class MaxLogitBaseline(ProbeBaseline):

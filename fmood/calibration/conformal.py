@@ -26,6 +26,13 @@ class ConformalCalibrator:
     claims more than an exponential tail would, and keeps the p-value strictly decreasing so
     that ranking never stops.
 
+    Inside the range, the step function also ties every score between two neighbouring
+    calibration scores; where the calibration set holds a few extreme images, one step can
+    span most out-of-distribution scores. With ``interpolate`` the p-value falls linearly
+    from one step's value to the next between neighbouring calibration scores: it is never
+    below the conformal p-value (so ``P(p <= alpha) <= alpha`` still holds), exceeds it by
+    less than ``1 / (n + 1)``, and keeps ranking inside the range.
+
     Parameters
     ----------
     tail_fraction : float
@@ -34,12 +41,19 @@ class ConformalCalibrator:
         Fewest exceedances for a GPD fit; with fewer the shape is fixed at 0 (exponential).
     tail : bool
         False gives plain conformal p-values (ties at ``1/(n+1)`` above the range).
+    interpolate : bool
+        Interpolate between neighbouring calibration scores (see above); False gives the
+        split-conformal step function.
     """
 
-    def __init__(self, tail_fraction: float = 0.1, min_tail: int = 20, tail: bool = True) -> None:
+    def __init__(
+        self, tail_fraction: float = 0.1, min_tail: int = 20, tail: bool = True,
+        interpolate: bool = True,
+    ) -> None:
         self.tail_fraction = tail_fraction
         self.min_tail = min_tail
         self.tail = tail
+        self.interpolate = interpolate
 
     def fit(self, calibration_scores: ArrayLike) -> "ConformalCalibrator":
         """Fit on the scores of in-distribution calibration samples, shape (n_calibration,)."""
@@ -82,8 +96,14 @@ class ConformalCalibrator:
         scores = np.asarray(scores, dtype=np.float64)
         cal = self.calibration_scores_
         n = cal.size
-        n_at_or_above = n - np.searchsorted(cal, scores, side="left")
-        log_p = np.log1p(n_at_or_above) - np.log(n + 1.0)
+        below = np.searchsorted(cal, scores, side="left")  # calibration scores < s
+        steps = (n - below).astype(np.float64)  # the conformal p is (1 + steps) / (n + 1)
+        if self.interpolate:
+            inside = (below > 0) & (below < n)
+            low, high = cal[below[inside] - 1], cal[below[inside]]
+            # From the step at `low` (one more score >= s) down to the step at `high`.
+            steps[inside] += (high - scores[inside]) / (high - low)
+        log_p = np.log1p(steps) - np.log(n + 1.0)
         beyond = scores > cal[-1]
         if self.tail and beyond.any():
             log_ratio = stats.genpareto.logsf(

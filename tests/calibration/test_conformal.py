@@ -12,7 +12,28 @@ def brute_force_p(cal, s):
 def test_inside_the_range_it_is_the_conformal_p_value():
     cal = np.random.default_rng(0).standard_normal(300)
     test = np.linspace(-3, cal.max(), 50)
-    np.testing.assert_allclose(ConformalCalibrator().fit(cal).pvalues(test), brute_force_p(cal, test))
+    plain = ConformalCalibrator(interpolate=False).fit(cal)
+    np.testing.assert_allclose(plain.pvalues(test), brute_force_p(cal, test))
+
+
+def test_interpolation_stays_within_one_step_above_the_conformal_p_value():
+    cal = np.random.default_rng(0).standard_normal(300)
+    test = np.linspace(cal.min() - 1, cal.max(), 2000)
+    p = ConformalCalibrator().fit(cal).pvalues(test)
+    conformal = brute_force_p(cal, test)
+    assert np.all(p >= conformal - 1e-12) and np.all(p - conformal < 1 / 301 + 1e-12)
+    inside = test > cal.min()
+    assert np.all(np.diff(p[inside]) < 0)  # strictly decreasing: no ties inside the range
+    np.testing.assert_allclose(ConformalCalibrator().fit(cal).pvalues(cal), brute_force_p(cal, cal))
+
+
+def test_interpolation_ranks_scores_between_two_extreme_calibration_scores():
+    # 4 extreme calibration images: the conformal p-value is one step from 50 to 1000.
+    cal = np.r_[np.linspace(0, 1, 96), [50.0, 1000.0, 1100.0, 1200.0]]
+    between = np.array([60.0, 300.0, 900.0])
+    np.testing.assert_allclose(ConformalCalibrator(interpolate=False).fit(cal).pvalues(between), 4 / 101)
+    p = ConformalCalibrator().fit(cal).pvalues(between)
+    assert np.all(np.diff(p) < 0) and np.all((p > 4 / 101) & (p < 5 / 101))
 
 
 def test_ties_count_as_at_or_above():

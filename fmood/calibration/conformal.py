@@ -8,6 +8,7 @@ from scipy import stats
 from fmood._validation import check_is_fitted
 from fmood.errors import InvalidInputError
 
+
 class ConformalCalibrator:
     """Turn raw scores into p-values against held-out in-distribution calibration scores.
 
@@ -31,7 +32,8 @@ class ConformalCalibrator:
     span most out-of-distribution scores. With ``interpolate`` the p-value falls linearly
     from one step's value to the next between neighbouring calibration scores: it is never
     below the conformal p-value (so ``P(p <= alpha) <= alpha`` still holds), exceeds it by
-    less than ``1 / (n + 1)``, and keeps ranking inside the range.
+    less than ``1 / (n + 1)``, equals it at every calibration score, and keeps ranking inside
+    the range. Tied calibration scores and the calibration maximum remain steps.
 
     Parameters
     ----------
@@ -55,7 +57,7 @@ class ConformalCalibrator:
         self.tail = tail
         self.interpolate = interpolate
 
-    def fit(self, calibration_scores: ArrayLike) -> "ConformalCalibrator":
+    def fit(self, calibration_scores: ArrayLike) -> ConformalCalibrator:
         """Fit on the scores of in-distribution calibration samples, shape (n_calibration,)."""
         scores = np.asarray(calibration_scores, dtype=np.float64)
         if scores.ndim != 1 or scores.size == 0:
@@ -94,6 +96,8 @@ class ConformalCalibrator:
         """
         check_is_fitted(self, "calibration_scores_")
         scores = np.asarray(scores, dtype=np.float64)
+        if np.isnan(scores).any():
+            raise InvalidInputError("scores contain NaN; a NaN has no p-value")
         cal = self.calibration_scores_
         n = cal.size
         below = np.searchsorted(cal, scores, side="left")  # calibration scores < s

@@ -46,7 +46,7 @@ def test_tail_keeps_ranking_beyond_the_range():
     calibrator = ConformalCalibrator().fit(cal)
     beyond = cal.max() + np.array([1e-9, 0.5, 1.0, 5.0, 50.0])
     p = calibrator.pvalues(beyond)
-    assert p[0] == pytest.approx(1 / 5001)  # continuous just above the calibration maximum
+    assert p[0] == pytest.approx(1 / 5001)  # the tail starts at 1/(n+1) just above the maximum
     assert np.all(np.diff(p) < 0)
     # Exponential reference: GPD shape near 0, so each extra unit divides p by about e.
     assert np.log(p[2] / p[3]) == pytest.approx(4.0, abs=1.0)
@@ -88,3 +88,8 @@ def test_bad_calibration_scores():
         ConformalCalibrator().fit([])
     with pytest.raises(InvalidInputError, match="NaN"):
         ConformalCalibrator().fit([1.0, np.nan])
+
+
+def test_nan_scores_are_refused():
+    with pytest.raises(InvalidInputError, match="NaN"):
+        ConformalCalibrator().fit(np.arange(10.0)).pvalues([1.0, np.nan])

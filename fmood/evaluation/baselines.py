@@ -13,7 +13,6 @@ so that read-only (memory-mapped) arrays work; detectors run under ``torch.infer
 """
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any, ClassVar
 
@@ -29,7 +28,7 @@ from fmood._validation import (
 )
 from fmood.errors import InvalidInputError
 from fmood.evaluation.probe import LinearProbe
-from fmood.scorers.base import batched
+from fmood.scorers.base import Parameters, batched, construct
 
 try:
     from pytorch_ood.api import Detector
@@ -46,7 +45,7 @@ BATCH_SIZE = 1024
 PROBE_BASED = ("msp", "energy", "maxlogit", "vim")
 
 
-class Baseline:
+class Baseline(Parameters):
     """A pytorch-ood detector on embeddings: ``fit(X, y=None)``, then ``score(X)``.
 
     Subclasses set ``name`` and ``reference``, store their constructor arguments verbatim,
@@ -97,13 +96,6 @@ class Baseline:
     def _score(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as passed (scikit-learn's convention)."""
-        return {p: getattr(self, p) for p in _parameter_names(type(self))}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class KNNBaseline(Baseline):
@@ -469,21 +461,7 @@ def make_baseline(name: str, **params: Any) -> Baseline:
         raise InvalidInputError(
             f"unknown baseline {name!r}; known baselines: {', '.join(sorted(BASELINES))}"
         ) from None
-    valid = _parameter_names(cls)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise InvalidInputError(
-            f"baseline {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(valid) or '(none)'}"
-        )
-    return cls(**params)
-
-
-def _parameter_names(cls: type) -> list[str]:
-    """Names of the constructor parameters of ``cls`` (none for ``object.__init__``)."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return [p.name for p in params if p.kind in named]
+    return construct(cls, "baseline", name, params)
 
 
 def _tensor(X: np.ndarray) -> torch.Tensor:

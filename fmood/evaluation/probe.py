@@ -21,9 +21,10 @@ from fmood._validation import (
     check_positive_int,
 )
 from fmood.errors import InvalidInputError
+from fmood.scorers.base import Parameters
 
 
-class LinearProbe:
+class LinearProbe(Parameters):
     """Multinomial logistic regression whose head acts on the raw features.
 
     Parameters
@@ -127,12 +128,6 @@ class LinearProbe:
             linear.weight.copy_(torch.from_numpy(self.weight_))
             linear.bias.copy_(torch.from_numpy(self.bias_))
         return linear.requires_grad_(False)
-
-    def __repr__(self) -> str:
-        return (
-            f"LinearProbe(C={self.C!r}, max_iter={self.max_iter!r}, "
-            f"standardize={self.standardize!r}, random_state={self.random_state!r})"
-        )
 
 
 def _raw_head(estimator: Pipeline) -> tuple[np.ndarray, np.ndarray]:

@@ -12,12 +12,47 @@ from fmood.errors import InvalidInputError
 
 _REGISTRY: dict[str, type["BaseScorer"]] = {}
 S = TypeVar("S", bound=type["BaseScorer"])
+T = TypeVar("T")
 
 #: Rows scored per chunk: bounds the temporary (chunk, d) and (chunk, m) matrices.
 DEFAULT_BATCH_SIZE = 4096
 
 
-class BaseScorer:
+def parameter_names(cls: type) -> list[str]:
+    """Names of the constructor parameters of ``cls`` (none for ``object.__init__``)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind in named]
+
+
+def construct(cls: type[T], kind: str, name: str, params: dict[str, Any]) -> T:
+    """``cls(**params)``, after checking that ``cls`` takes every name in ``params``.
+
+    ``kind`` and ``name`` ("scorer", "knn") name it in the error message.
+    """
+    valid = parameter_names(cls)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InvalidInputError(
+            f"{kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(valid) or '(none)'}"
+        )
+    return cls(**params)
+
+
+class Parameters:
+    """``get_params`` and ``repr`` from the constructor's parameters (scikit-learn's convention)."""
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, as passed."""
+        return {p: getattr(self, p) for p in parameter_names(type(self))}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class BaseScorer(Parameters):
     """A raw OOD scorer on embeddings: ``fit(X, y=None)`` then ``score(X)``, higher = more OOD.
 
     Subclasses set ``name`` and ``reference`` (the paper the score comes from), store their
@@ -58,12 +93,7 @@ class BaseScorer:
     def _score(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    # -- parameters and persistence -------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as passed (scikit-learn's convention)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {p: getattr(self, p) for p in names}
-
+    # -- persistence -----------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
         """Fitted state as named arrays (every attribute ending in ``_``)."""
         check_is_fitted(self, "n_features_in_")
@@ -84,10 +114,6 @@ class BaseScorer:
     def _restore(self) -> None:
         """Rebuild derived, non-array state (an index) after :meth:`set_state`."""
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
 
 def register(cls: S) -> S:
     """Class decorator: make a scorer available to :func:`get_scorer` under ``cls.name``."""
@@ -103,14 +129,7 @@ def get_scorer(name: str, **params: Any) -> BaseScorer:
         raise InvalidInputError(
             f"unknown scorer {name!r}; available: {', '.join(available_scorers())}"
         ) from None
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise InvalidInputError(
-            f"scorer {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(valid)}"
-        )
-    return cls(**params)
+    return construct(cls, "scorer", name, params)
 
 
 def available_scorers() -> list[str]:

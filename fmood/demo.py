@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fmood.evaluation.tables import artifact_rows
 from fmood.metrics import auroc, severity_spearman
 from fmood.store.atomic import write_atomic, write_bytes_atomic
 
@@ -79,13 +80,7 @@ _SOURCE = ["patient", "source_frame"]
 
 def _artifact_rows(scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per artifact type: its images (severity >= 1) and the clean slices they came from (0)."""
-    clean = scores[scores["shift"] == "id"]
-    out = {}
-    for shift, rows in scores.groupby("shift"):
-        if shift.startswith("artifact-"):
-            sources = clean.merge(rows[_SOURCE].drop_duplicates(), on=_SOURCE)
-            out[shift.removeprefix("artifact-")] = pd.concat([sources, rows])
-    return out
+    return {kind: scores.iloc[rows] for kind, rows in artifact_rows(scores).items()}
 
 
 def _per_slice_spearman(rows: pd.DataFrame) -> float:

@@ -107,11 +107,12 @@ def severity_curves(scores: Mapping[str, np.ndarray], manifest: pd.DataFrame,
     """
     severity = manifest["severity"].fillna(0).to_numpy(dtype=float)
     is_id = manifest["shift"].to_numpy() == id_set
+    artifacts = artifact_rows(manifest, id_set)
     rows = []
     for method, values in scores.items():
         reference = np.sort(values[is_id])
         percentile = np.searchsorted(reference, values, side="left") / len(reference)
-        for kind, where in artifact_rows(manifest).items():
+        for kind, where in artifacts.items():
             for level in np.unique(severity[where]):
                 chosen = where[severity[where] == level]
                 rows.append({"method": method, "artifact": kind, "severity": level,

@@ -43,3 +43,7 @@ class BackboneError(FmoodError):
 
 class WeightsUnavailableError(BackboneError, FileNotFoundError):
     """Weights could not be found locally or fetched (no network to the model hub)."""
+
+
+class OutputConflictError(InvalidInputError):
+    """An output would overwrite an input, or replace files fmood did not write."""

@@ -24,7 +24,7 @@ from fmood.io import SUPPORTED_SUFFIXES, read_dicom, read_image, read_nifti, rea
 from fmood.io.image import Image
 from fmood.io.nifti import NIFTI_SUFFIXES
 from fmood.io.raster import RASTER_SUFFIXES
-from fmood.store.atomic import temp_path, write_atomic
+from fmood.store.atomic import write_atomic
 
 __all__ = [
     "FAILURE_COLUMNS",
@@ -335,8 +335,4 @@ def write_failures(failures: pd.DataFrame, path: str | Path) -> None:
     def write(tmp: Path) -> None:
         failures.to_csv(tmp, index=False, columns=list(FAILURE_COLUMNS))
 
-    try:
-        write_atomic(path, write)
-    except BaseException:
-        temp_path(path).unlink(missing_ok=True)
-        raise
+    write_atomic(path, write)

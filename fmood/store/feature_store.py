@@ -65,7 +65,7 @@ MODES = ("r", "a")
 # Rows moved from the memory map into a FAISS index per call: bounds the temporary copy.
 _ADD_BATCH = 16384
 # Files an interrupted create() leaves behind; a directory holding only these may be reused.
-_CREATE_LEFTOVERS = {LOCK, VECTORS, METADATA_DIR, MANIFEST + TMP_SUFFIX}
+_CREATE_LEFTOVERS = {LOCK, VECTORS, METADATA_DIR}
 
 
 class FeatureStore:
@@ -579,7 +579,7 @@ def _check_reusable(path: Path) -> None:
     names = set(os.listdir(path))
     vectors, meta = path / VECTORS, path / METADATA_DIR
     leftovers_only = (
-        names <= _CREATE_LEFTOVERS
+        all(name in _CREATE_LEFTOVERS or name.endswith(TMP_SUFFIX) for name in names)
         and (not vectors.exists() or vectors.stat().st_size == 0)
         and (not meta.is_dir() or not any(meta.iterdir()))
     )

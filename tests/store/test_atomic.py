@@ -3,10 +3,12 @@ import os
 
 import pytest
 
+from fmood.errors import OutputConflictError
+
 from fmood.store.atomic import (
     exclusive_lock,
+    OUTPUTS_LEDGER,
     staged_directory,
-    temp_path,
     write_atomic,
     write_bytes_atomic,
 )
@@ -17,7 +19,7 @@ def test_write_bytes_atomic_replaces_and_leaves_no_temp(tmp_path):
     write_bytes_atomic(target, b"old")
     write_bytes_atomic(target, b"new")
     assert target.read_bytes() == b"new"
-    assert not temp_path(target).exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
@@ -31,6 +33,29 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     with pytest.raises(OSError):
         write_atomic(target, half_then_crash)
     assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left
+
+
+def test_planted_symlink_at_the_old_temp_name_is_not_followed(tmp_path):
+    """Regression: writes went to the fixed name ``<final>.tmp``, following a planted link."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    target = tmp_path / "out.csv"
+    for name in ("out.csv.tmp", ".out.csv.tmp"):
+        (tmp_path / name).symlink_to(victim)
+    write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert victim.read_text() == "precious"
+
+
+def test_lock_refuses_a_planted_symlink(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        with exclusive_lock(tmp_path / ".lock"):
+            pass
+    assert victim.read_text() == "precious"
 
 
 def test_lock_is_exclusive_and_released(tmp_path):
@@ -60,5 +85,32 @@ def test_staged_directory_swaps_whole_or_not_at_all(tmp_path):
     assert (final / "a.txt").read_text() == "one"
     with staged_directory(final) as stage:
         (stage / "b.txt").write_text("three")
-    assert sorted(p.name for p in final.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in final.iterdir()) == [OUTPUTS_LEDGER, "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_staged_directory_refuses_a_folder_fmood_did_not_write(tmp_path):
+    """Regression: an out dir holding only a look-alike summary.json was wiped."""
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "summary.json").write_text('{"format": "fmood.report"}')
+    with pytest.raises(OutputConflictError, match="summary.json"):
+        with staged_directory(final) as stage:
+            (stage / "report.html").write_text("x")
+    assert (final / "summary.json").read_text() == '{"format": "fmood.report"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging left behind
+
+
+def test_staged_directory_replaces_its_own_output_but_not_a_file_added_to_it(tmp_path):
+    final = tmp_path / "out"
+    with staged_directory(final) as stage:
+        (stage / "a.csv").write_text("1")
+    with staged_directory(final) as stage:  # its own earlier output: replaced
+        (stage / "a.csv").write_text("2")
+    assert (final / "a.csv").read_text() == "2"
+    (final / "notes.txt").write_text("mine")
+    with pytest.raises(OutputConflictError, match="notes.txt"):
+        with staged_directory(final) as stage:
+            (stage / "a.csv").write_text("3")
+    assert (final / "notes.txt").read_text() == "mine"
+    assert (final / "a.csv").read_text() == "2"

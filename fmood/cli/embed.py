@@ -8,6 +8,7 @@ from fmood.cli.outputs import check_writable
 from fmood.errors import InvalidInputError
 from fmood.io import CT_WINDOWS
 from fmood.io.dataset import list_dataset
+from fmood.io.dicom import FREE_TEXT_MODES, IDENTIFIABLE_PIXELS_MODES
 
 if TYPE_CHECKING:
     from fmood.embed import EmbedSummary
@@ -28,14 +29,21 @@ writes: --store, a feature store directory (created when missing; an existing
         one must hold vectors of the same backbone, weights and preprocessing).
         Per vector: path, frame (frame/page/slice index), file_sha256, the
         manifest's columns and technical DICOM fields (never patient ones).
+        With --no-paths the store holds "sha256:" and a SHA-256 of each
+        file's absolute path instead of the path, so the store does not give
+        away file names (a hash still confirms a guessed name); resuming
+        matches the hashes, and a store keeps the mode it was begun with.
         --failures (default: STORE.failures.csv beside the store): the files
-        that could not be read, with the reason; replaced each run.
+        that could not be read, with the reason (names escaped); replaced each
+        run. It names files even with --no-paths: keep it where the data is.
 prints: a summary: images embedded, files skipped and failed, images/s.
 
 Files already in the store are skipped (a file whose bytes changed since is
-reported as a failure, not embedded twice). Each file's vectors are committed
-together, so an interrupted run loses at most the files not yet committed and
-a rerun finishes the store exactly. Unreadable files do not stop the run
+reported as a failure, not embedded twice); two runs on one store at once add
+each file once. Each file's vectors are committed together, so an interrupted
+run loses at most the files not yet committed and a rerun finishes the store
+exactly; 'fmood store verify STORE' checks a store's files against their
+recorded checksums. Unreadable files do not stop the run
 unless --strict; the exit code is 2 when no file of the dataset could be
 embedded (and none was already in the store), 0 otherwise.
 
@@ -49,7 +57,10 @@ Reading: --window for DICOM, a CT preset or CENTER,WIDTH in HU (default: the
 file's own window; write a negative center as --window=-600,1500); presets:
 {", ".join(CT_WINDOWS)}.
 --axis, --stride, --max-slices for NIfTI volumes: the slice axis, every K-th
-slice, at most N evenly spaced. Each option reaches only the files it applies
+slice, at most N evenly spaced. DICOM privacy: free text that is not a known
+code, vendor or model is stored as a short hash (--free-text), and files marked
+BurnedInAnnotation or RecognizableVisualFeatures are skipped (--identifiable-pixels
+embed takes them, never showing their pixels). Each option reaches only the files it applies
 to, and is recorded per vector (voi, axis). Files already in the store are
 skipped whatever the options: to embed with other ones, use a new store."""
 EXAMPLE = """\
@@ -61,7 +72,8 @@ examples:
       --data manifest.csv --store stores/biomedclip"""
 
 _READ_FLAGS = {"window": "--window", "axis": "--axis", "stride": "--stride",
-               "max_slices": "--max-slices"}
+               "max_slices": "--max-slices", "free_text": "--free-text",
+               "identifiable_pixels": "--identifiable-pixels"}
 _BACKBONE_FLAGS = {"layers": "--layers", "pooling": "--pooling"}
 
 
@@ -118,6 +130,8 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
                    help="stop at the first file that cannot be embedded")
     p.add_argument("--failures", metavar="CSV",
                    help="where to list failed files (default: beside the store)")
+    p.add_argument("--no-paths", action="store_true",
+                   help="store a SHA-256 of each file's path instead of the path")
     p.add_argument("--layers", metavar="I,J,...",
                    help="also take these intermediate layers (1-based; negative from the end)")
     p.add_argument("--pooling", choices=("cls", "mean", "cls+mean"),
@@ -135,6 +149,12 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=_positive, metavar="K", help="NIfTI: every K-th slice")
     p.add_argument("--max-slices", type=_positive, metavar="N",
                    help="NIfTI: at most N slices per volume, evenly spaced")
+    p.add_argument("--free-text", choices=FREE_TEXT_MODES,
+                   help="DICOM text that is not a known code, vendor or model: hash (default), "
+                        "drop, or keep as written (trusted de-identified data only)")
+    p.add_argument("--identifiable-pixels", choices=IDENTIFIABLE_PIXELS_MODES,
+                   help="DICOM files marked BurnedInAnnotation/RecognizableVisualFeatures: skip "
+                        "(default, listed as failures) or embed (never shown in reports)")
 
 
 def read_options_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -165,7 +185,7 @@ def run(args: argparse.Namespace) -> None:
         summary = embed_dataset(
             backbone, records, store, batch_size=args.batch_size, num_workers=args.workers,
             strict=args.strict, progress=not args.no_progress, read_options=read_options,
-            failures_path=args.failures,
+            failures_path=args.failures, store_paths=not args.no_paths,
         )
     if summary.n_failed_files and not summary.n_embedded_files and not summary.n_skipped_files:
         first = summary.failures["error"].iloc[0]
@@ -181,7 +201,8 @@ def _precomputed(
 ) -> EmbedSummary:
     unused = [_READ_FLAGS[k] for k in read_options] + [_BACKBONE_FLAGS[k] for k in options]
     unused += [flag for flag, given in (("--strict", args.strict), ("--failures", args.failures),
-                                        ("--workers", args.workers)) if given]
+                                        ("--workers", args.workers),
+                                        ("--no-paths", args.no_paths)) if given]
     if unused:
         raise InvalidInputError(
             f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to "

@@ -8,10 +8,10 @@ import traceback
 from typing import Sequence
 
 from fmood import __version__
-from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score
+from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score, store
 from fmood.errors import FmoodError
 
-COMMANDS = (embed, fit, score, report, compare, distance, neighbors, demo)
+COMMANDS = (embed, fit, score, report, compare, distance, neighbors, demo, store)
 #: Errors caused by what the user gave (files, values), reported without a traceback.
 USER_ERRORS = (FmoodError, OSError, ValueError)
 EXIT_USER_ERROR = 2  # as argparse exits on a usage error

@@ -26,14 +26,18 @@ from fmood.embed.reader import EMBED, SKIP, FileDataset, Job, file_loader
 from fmood.embed.summary import EmbedSummary, default_failures_path, save_failures
 from fmood.embed.writer import (
     FLUSH_EVERY,
+    HASHED_PREFIX,
     RESERVED_COLUMNS,
     ChunkWriter,
     open_store,
+    path_key,
     remove_if_unused,
     stored_files,
+    unstorable,
 )
 from fmood.errors import FmoodError, InvalidInputError
 from fmood.io.dataset import FAILURE_COLUMNS, Record, check_read_options, list_dataset
+from fmood.sanitize import printable
 from fmood.store import FeatureStore
 
 __all__ = ["default_workers", "embed_dataset"]
@@ -67,7 +71,8 @@ def _records(data: str | os.PathLike[str] | Sequence[Record]) -> list[Record]:
     repeated = [r.path for r in records if r.path in seen or seen.add(r.path)]
     if repeated:
         raise InvalidInputError(
-            f"{len(repeated)} file(s) listed more than once: {', '.join(repeated[:_SHOWN])}"
+            f"{len(repeated)} file(s) listed more than once: "
+            f"{printable(', '.join(repeated[:_SHOWN]))}"
         )
     clash = sorted({c for r in records for c in r.metadata if c in RESERVED_COLUMNS})
     if clash:
@@ -194,6 +199,7 @@ def embed_dataset(
     read_options: Mapping[str, Any] | None = None,
     failures_path: str | os.PathLike[str] | None = None,
     flush_every: int = FLUSH_EVERY,
+    store_paths: bool = True,
 ) -> EmbedSummary:
     """Embed every image of a dataset into a feature store, resuming where a run stopped.
 
@@ -227,6 +233,12 @@ def embed_dataset(
         earlier run's file there is replaced (or removed when none failed).
     flush_every : int
         Commit to the store once this many vectors of whole files are waiting.
+    store_paths : bool
+        Store each file's absolute path (True), or, so that the store does not reveal file
+        names (which often hold patient names or ids), ``"sha256:"`` and the SHA-256 of the
+        path. Resuming matches the hashes, so a store keeps one mode: a rerun in the other
+        is refused. A hash hides a name but confirms a guessed one. The failures file,
+        beside the store, still names the files.
 
     Returns
     -------
@@ -243,10 +255,13 @@ def embed_dataset(
     store or not at all; rerunning skips the files the store holds (hashing them: a file
     whose bytes changed is reported, not embedded twice) and embeds the rest, giving the
     vectors of one uninterrupted run. Unreadable, unsupported, corrupt or empty files are
-    failures, not errors: they are listed and the run goes on. Read options are not part
-    of the store's identity (they are recorded per vector: ``voi``, ``axis``): a rerun with
-    another window skips the files already embedded, so embed with new options into a new
-    store.
+    failures, not errors: they are listed and the run goes on; so is a file whose name is
+    not valid UTF-8 when paths are stored (parquet holds UTF-8 text only). Failures list
+    names with control characters and undecodable bytes escaped. Runs started together on
+    one store each add only the files the store does not hold at their commit. Read options
+    are not part of the store's identity (they are recorded per vector: ``voi``, ``axis``):
+    a rerun with another window skips the files already embedded, so embed with new
+    options into a new store.
 
     Raises
     ------
@@ -278,6 +293,7 @@ def embed_dataset(
     failures: list[dict[str, str]] = []
     writer = ChunkWriter(target, fingerprint, flush_every)
     state = {"skipped": 0, "halted": False}
+    keys = {r.path: path_key(r.path, store_paths) for r in records}
 
     def finished(file: _File) -> None:
         if state["halted"]:  # strict, and an earlier file failed here: add nothing after it
@@ -292,13 +308,14 @@ def embed_dataset(
         writer.add_file(file.vectors, file.rows)
 
     def fail(path: str, error: str) -> None:
-        failures.append({"path": path, "error": error})
+        failures.append({"path": printable(path), "error": printable(error)})
         if strict:
-            raise _StrictStop(error)
+            raise _StrictStop(printable(error))
 
     try:
         held = stored_files(target)
-        jobs = [Job(r, r.path in held, held.get(r.path)) for r in records]
+        _check_path_mode(held, store_paths, target.path)
+        jobs = [Job(r, keys[r.path] in held, held.get(keys[r.path])) for r in records]
         dataset = FileDataset(jobs, backbone.preprocessing, read_options)
         workers = min(num_workers, len(jobs))
         batcher = _Batcher(backbone, batch_size, finished)
@@ -310,14 +327,17 @@ def embed_dataset(
                 for item in _loaded(file_loader(dataset, workers)):
                     if item["status"] == EMBED:
                         rows = [
-                            {"path": item["path"], "frame": row.pop("frame"),
+                            {"path": keys[item["path"]], "frame": row.pop("frame"),
                              "file_sha256": item["sha256"], **row}
                             for row in item["rows"]
                         ]
-                        vectors = np.empty((len(rows), backbone.dim), dtype=np.float32)
-                        batcher.push(
-                            _File(item["path"], item["sha256"], rows, item["pixels"], vectors)
-                        )
+                        column = next(filter(None, map(unstorable, rows)), None)
+                        if column is not None:
+                            fail(item["path"], _not_utf8(item["path"], column))
+                        else:
+                            vectors = np.empty((len(rows), backbone.dim), dtype=np.float32)
+                            batcher.push(_File(item["path"], item["sha256"], rows,
+                                               item["pixels"], vectors))
                     elif item["status"] == SKIP:
                         state["skipped"] += 1
                     else:
@@ -340,6 +360,8 @@ def embed_dataset(
             raise
     finally:
         remove_if_unused(opened)
+    with contextlib.suppress(FmoodError):  # removed above when nothing was stored
+        target.refresh()  # another writer may have added meanwhile
     failures_frame = _failures_frame(failures)
     saved = save_failures(failures_frame, failures_file)
     if isinstance(store, FeatureStore):
@@ -351,7 +373,7 @@ def embed_dataset(
         n_files=len(records),
         n_embedded_files=writer.n_files_added,
         n_images=writer.n_added,
-        n_skipped_files=state["skipped"],
+        n_skipped_files=state["skipped"] + writer.n_files_skipped,
         n_failed_files=len(failures),
         failures_path=saved,
         seconds=seconds,
@@ -369,6 +391,31 @@ def _advance(bar: tqdm, n_images: int, started: float, files: int = 1) -> None:
 
 class _StrictStop(Exception):
     """The first failure of a strict run (turned into InvalidInputError once committed)."""
+
+
+def _not_utf8(path: str, column: str) -> str:
+    """Why a file whose metadata ``column`` is not UTF-8 text cannot be stored."""
+    if column == "path":
+        return (f"{path}: the file name is not valid UTF-8, which the store cannot hold; "
+                "rename the file, or embed with --no-paths (store_paths=False)")
+    return f"{path}: its {column!r} is not valid UTF-8 text, which the store cannot hold"
+
+
+def _check_path_mode(held: Mapping[str, object], store_paths: bool, store: Path) -> None:
+    """Refuse to add paths to a store of hashed paths, or the reverse: resume would miss."""
+    if not held:
+        return
+    hashed = next(iter(held)).startswith(HASHED_PREFIX)
+    if hashed and store_paths:
+        raise InvalidInputError(
+            f"the store at {store} holds hashed paths (embedded with --no-paths, "
+            "store_paths=False); rerun with --no-paths, or embed into a new store"
+        )
+    if not hashed and not store_paths:
+        raise InvalidInputError(
+            f"the store at {store} holds paths in the clear; rerun without --no-paths "
+            "(store_paths=True), or embed into a new store to keep paths out of it"
+        )
 
 
 def _failures_frame(failures: list[dict[str, str]]) -> pd.DataFrame:

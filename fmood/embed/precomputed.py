@@ -1,6 +1,7 @@
 """``embed_precomputed``: embeddings made elsewhere into a feature store, resumable."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -11,6 +12,7 @@ from tqdm.auto import tqdm
 from fmood.backbones.precomputed import PRECOMPUTED, load_precomputed
 from fmood.embed.summary import EmbedSummary
 from fmood.embed.writer import FLUSH_EVERY, ChunkWriter, open_store, remove_if_unused
+from fmood.errors import FmoodError
 from fmood.store import FeatureStore
 
 __all__ = ["embed_precomputed"]
@@ -73,7 +75,8 @@ def embed_precomputed(
     started = time.perf_counter()
     loaded = load_precomputed(vectors_npy, manifest_csv, name)
     opened = open_store(store, loaded.dim, loaded.fingerprint)
-    writer = ChunkWriter(opened.store, loaded.fingerprint, flush_every)
+    keys = ("path", "frame") if loaded.frames else ("path",)
+    writer = ChunkWriter(opened.store, loaded.fingerprint, flush_every, skip_stored=keys)
     try:
         held = _stored_keys(opened.store, loaded.frames)
         todo = [
@@ -94,6 +97,8 @@ def embed_precomputed(
         remove_if_unused(opened)
     if isinstance(store, FeatureStore):
         store.refresh()
+    with contextlib.suppress(FmoodError):  # removed above when nothing was stored
+        opened.store.refresh()  # another writer may have added meanwhile
     seconds = time.perf_counter() - started
     return EmbedSummary(
         store=opened.store.path,
@@ -101,7 +106,7 @@ def embed_precomputed(
         n_files=len(loaded.records),
         n_embedded_files=writer.n_added,
         n_images=writer.n_added,
-        n_skipped_files=len(loaded.records) - len(todo),
+        n_skipped_files=len(loaded.records) - writer.n_added,
         n_failed_files=0,
         failures_path=None,
         seconds=seconds,

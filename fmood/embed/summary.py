@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmood.io.dataset import FAILURE_COLUMNS, write_failures
+from fmood.sanitize import csv_safe, printable
 
 FAILURES_SUFFIX = ".failures.csv"
 
@@ -34,10 +35,14 @@ def save_failures(failures: pd.DataFrame, path: Path) -> Path | None:
 
     With no failures an older run's file at ``path`` is removed (it would describe files
     that may be fine now) and None is returned; any other file there is left alone.
+    Names are written escaped (:func:`fmood.sanitize.printable`: a name that is not UTF-8
+    cannot be written otherwise) and no cell can run as a spreadsheet formula
+    (:func:`fmood.sanitize.csv_safe`).
     """
     if len(failures):
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_failures(failures, path)
+        text = failures.astype(object).map(lambda v: printable(v) if isinstance(v, str) else v)
+        write_failures(csv_safe(text), path)
         return path
     if path.is_file() and _is_failures_file(path):
         path.unlink()

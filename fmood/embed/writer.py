@@ -2,10 +2,13 @@
 
 A file's vectors are added in one ``FeatureStore.add`` (one atomic commit), never split, so
 after a crash a file is wholly in the store or not in it, and a rerun that skips the paths
-the store holds completes it exactly.
+the store holds completes it exactly. Whether a file is already stored is decided again
+under the store's writer lock at each commit (``skip_stored``), so two runs writing the
+same files into one store add each of them once.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,13 +22,40 @@ import pandas as pd
 import pyarrow as pa
 
 from fmood._validation import check_positive_int
-from fmood.errors import InvalidInputError, StoreMismatchError
+from fmood.errors import FmoodError, InvalidInputError, StoreMismatchError
 from fmood.store import FeatureStore, Fingerprint
-from fmood.store.layout import MANIFEST
+from fmood.store.atomic import exclusive_lock
+from fmood.store.layout import LOCK, MANIFEST
+from fmood.store.manifest import read_manifest
 
 #: Metadata columns the embedding itself sets; a manifest may not use them.
 RESERVED_COLUMNS = ("path", "frame", "file_sha256")
 FLUSH_EVERY = 1024
+#: What ``path`` holds instead of the path when paths are hashed (``--no-paths``).
+HASHED_PREFIX = "sha256:"
+
+
+def path_key(path: str, store_paths: bool = True) -> str:
+    """What the store's ``path`` column holds for the file at absolute ``path``.
+
+    The path itself, or with ``store_paths=False`` ``"sha256:"`` and the SHA-256 of its
+    bytes (``os.fsencode``, so a name that is not UTF-8 has one too). A plain hash hides
+    the name, but whoever can guess a path can confirm it by hashing it.
+    """
+    if store_paths:
+        return path
+    return HASHED_PREFIX + hashlib.sha256(os.fsencode(path)).hexdigest()
+
+
+def unstorable(row: Mapping[str, Any]) -> str | None:
+    """The first column of ``row`` whose text is not valid UTF-8 (parquet refuses it), or None."""
+    for key, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return key
+    return None
 
 
 @dataclass
@@ -63,13 +93,27 @@ def open_store(
 
 
 def remove_if_unused(opened: OpenedStore) -> None:
-    """Delete a store this run created and never added to, so a failed run leaves nothing."""
-    if opened.created and len(opened.store) == 0:
-        shutil.rmtree(opened.store.path, ignore_errors=True)
+    """Delete a store this run created and nobody added to, so a failed run leaves nothing.
+
+    Decided under the writer lock on the latest manifest: another process may have
+    committed to the store since this run created it, and that is kept.
+    """
+    if not opened.created:
+        return
+    path = opened.store.path
+    try:
+        with exclusive_lock(path / LOCK):
+            if read_manifest(path).count == 0:
+                shutil.rmtree(path, ignore_errors=True)
+    except (OSError, FmoodError):
+        pass  # gone or unreadable already: nothing of this run's to remove
 
 
 def stored_files(store: FeatureStore) -> dict[str, str | None]:
-    """Absolute path -> ``file_sha256`` (None when absent) of every file the store holds."""
+    """Path key -> ``file_sha256`` (None when absent) of every file the store holds.
+
+    A key is the absolute path, or ``sha256:...`` as :func:`path_key` hashes one.
+    """
     if len(store) == 0:
         return {}
     meta = store.metadata
@@ -77,7 +121,8 @@ def stored_files(store: FeatureStore) -> dict[str, str | None]:
     held: dict[str, str | None] = {}
     for path, sha in zip(meta["path"], hashes, strict=True):
         if isinstance(path, str):
-            held.setdefault(os.path.abspath(path), sha if isinstance(sha, str) else None)
+            key = path if path.startswith(HASHED_PREFIX) else os.path.abspath(path)
+            held.setdefault(key, sha if isinstance(sha, str) else None)
     return held
 
 
@@ -130,19 +175,36 @@ class ChunkWriter:
     flush_every : int
         Add once at least this many vectors of complete files are waiting, which keeps
         memory flat however large the dataset.
+    skip_stored : sequence of str
+        Metadata columns that identify a file (``("path",)``): a file the store holds by
+        the time of the commit is not added again (see ``FeatureStore.add``).
+
+    Attributes
+    ----------
+    n_added, n_files_added : int
+        Vectors and files this writer really added.
+    n_files_skipped : int
+        Files left out at a commit because the store held them by then (another writer
+        stored them since this run looked).
     """
 
     def __init__(
-        self, store: FeatureStore, fingerprint: Fingerprint, flush_every: int = FLUSH_EVERY
+        self,
+        store: FeatureStore,
+        fingerprint: Fingerprint,
+        flush_every: int = FLUSH_EVERY,
+        skip_stored: Sequence[str] = ("path",),
     ) -> None:
         self.store = store
         self.fingerprint = fingerprint
         self.flush_every = check_positive_int(flush_every, "flush_every")
+        self.skip_stored = tuple(skip_stored)
         self._vectors: list[np.ndarray] = []
         self._rows: list[dict[str, Any]] = []
+        self._starts: list[int] = []  # first row of each waiting file
         self.n_added = 0
         self.n_files_added = 0
-        self._n_files_waiting = 0
+        self.n_files_skipped = 0
 
     @property
     def n_waiting(self) -> int:
@@ -154,8 +216,8 @@ class ChunkWriter:
         if len(vectors) != len(rows):
             raise InvalidInputError(f"{len(vectors)} vectors but {len(rows)} metadata rows")
         self._vectors.append(np.asarray(vectors, dtype=np.float32))
+        self._starts.append(len(self._rows))
         self._rows.extend(rows)
-        self._n_files_waiting += 1
         if len(self._rows) >= self.flush_every:
             self.flush()
 
@@ -167,8 +229,13 @@ class ChunkWriter:
         """
         if not self._rows:
             return
-        vectors, rows, n_files = self._vectors, self._rows, self._n_files_waiting
-        self._vectors, self._rows, self._n_files_waiting = [], [], 0
-        self.store.add(np.concatenate(vectors), metadata_frame(rows), fingerprint=self.fingerprint)
-        self.n_added += len(rows)
-        self.n_files_added += n_files
+        vectors, rows, starts = self._vectors, self._rows, self._starts
+        self._vectors, self._rows, self._starts = [], [], []
+        ids = self.store.add(
+            np.concatenate(vectors), metadata_frame(rows), fingerprint=self.fingerprint,
+            skip_stored=self.skip_stored or None,
+        )
+        added = int(np.count_nonzero(ids[starts] >= 0))
+        self.n_added += int(np.count_nonzero(ids >= 0))
+        self.n_files_added += added
+        self.n_files_skipped += len(starts) - added

@@ -11,10 +11,16 @@ Layout of a store directory::
 Every add writes data files first and commits by atomically replacing ``manifest.json``;
 readers map only what the manifest they read lists, so a writer killed at any point
 leaves the store readable with its previous contents.
+
+The manifest also records what each add wrote (sizes, row counts, SHA-256 of the appended
+vector bytes, of each metadata part and of the index; see :mod:`fmood.store.manifest`):
+sizes are checked on every open, hashes by :meth:`FeatureStore.verify`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Mapping
 
@@ -49,16 +55,27 @@ from fmood.store.layout import (
     is_part_name,
     part_name,
 )
-from fmood.store.manifest import METRICS, Manifest, read_manifest, write_manifest
+from fmood.store.manifest import (
+    METRICS,
+    FileSum,
+    Manifest,
+    VectorSpan,
+    read_manifest,
+    sha256_of,
+    write_manifest,
+)
 from fmood.store.metadata import (
     MetadataLike,
     concat_parts,
+    part_keys,
     part_rows,
     read_part,
+    table_keys,
     to_table,
     write_part,
 )
 from fmood.store.neighbors import Neighbors, drop_self
+from fmood.store.vectors import DTYPE as VECTOR_DTYPE
 from fmood.store.vectors import append_vectors, check_vector_file, map_vectors
 
 MODES = ("r", "a")
@@ -94,6 +111,9 @@ class FeatureStore:
         self._metadata: pd.DataFrame | None = None
         self._index: faiss.Index | None = None  # CPU index covering exactly len(self) vectors
         self._device_index: faiss.Index | None = None
+        # Key columns -> (parts read, the keys of their rows): parts never change once
+        # committed, so a later add reads only the parts committed since.
+        self._keys: dict[tuple[str, ...], tuple[tuple[str, ...], set[tuple[object, ...]]]] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -211,18 +231,10 @@ class FeatureStore:
         self._drop_caches()
 
     def _check_files(self, m: Manifest) -> None:
-        check_vector_file(self._path / VECTORS, m.count, m.dim)
-        rows = sum(part_rows(self._path / METADATA_DIR / p) for p in m.metadata_parts)
-        if rows != m.count:
-            raise StoreCorruptError(
-                f"the metadata parts in {self._path / METADATA_DIR} hold {rows} rows, but "
-                f"{self._path / MANIFEST} lists {m.count} vectors; restore the store from a backup"
-            )
-        if m.index_count is not None and not (self._path / INDEX).is_file():
-            raise StoreCorruptError(
-                f"{self._path / INDEX} is missing, but {self._path / MANIFEST} says it indexes "
-                f"{m.index_count} vectors; restore it from a backup"
-            )
+        """Sizes and row counts against the manifest (cheap: no data is read)."""
+        problems = _size_problems(self._path, m)
+        if problems:
+            raise StoreCorruptError("\n".join(problems))
 
     def _drop_caches(self) -> None:
         # Part frames stay: committed parts never change.
@@ -348,6 +360,7 @@ class FeatureStore:
         metadata: MetadataLike = None,
         *,
         fingerprint: Fingerprint | Mapping[str, object] | None = None,
+        skip_stored: str | Sequence[str] | None = None,
     ) -> np.ndarray:
         """Append vectors and their metadata; return their ids.
 
@@ -360,11 +373,16 @@ class FeatureStore:
             ``n`` rows. New columns may appear in later adds; earlier rows hold nulls there.
         fingerprint : Fingerprint or dict, optional
             Identity of the backbone that made ``embeddings``; must equal the store's.
+        skip_stored : str or sequence of str, optional
+            Metadata column(s), e.g. ``"path"``: a row whose values there equal those of a
+            row the store already holds is not added. Decided under the writer lock against
+            the latest commit, so concurrent writers adding the same files store them once.
 
         Returns
         -------
         ids : ndarray of shape (n,), int64
-            Consecutive, starting at the store's length before the add.
+            Consecutive, starting at the store's length before the add; -1 for the rows
+            ``skip_stored`` left out.
 
         Raises
         ------
@@ -384,6 +402,7 @@ class FeatureStore:
         X = check_embeddings(embeddings, "embeddings", min_samples=0)
         self._check_compatible(X.shape[1], fp)
         table = to_table(metadata, X.shape[0])
+        keys = _key_columns(skip_stored, table)
         if self.metric == "cosine":
             _check_nonzero(X, "embeddings")  # before any file is touched
         if X.shape[0] == 0:
@@ -391,9 +410,19 @@ class FeatureStore:
         try:
             with exclusive_lock(self._path / LOCK):
                 self.refresh()  # another process may have added since this store was read
+                ids = np.full(X.shape[0], -1, dtype=np.int64)
+                new = np.ones(X.shape[0], dtype=bool)
+                if keys:
+                    held = self._stored_keys(keys)
+                    new = np.array([k not in held for k in table_keys(table, keys)], dtype=bool)
+                    if not new.any():
+                        return ids
+                    if not new.all():
+                        X, table = X[new], table.filter(pa.array(new))
                 self._remove_leftovers()
                 try:
-                    return self._append(X, table)
+                    ids[new] = self._append(X, table)
+                    return ids
                 except BaseException:
                     self._drop_caches()  # in-memory state may include the uncommitted rows
                     raise
@@ -401,6 +430,17 @@ class FeatureStore:
             raise StoreError(
                 f"could not write to the store at {self._path}: {e}; reopen it to see what it holds"
             ) from e
+
+    def _stored_keys(self, columns: tuple[str, ...]) -> set[tuple[object, ...]]:
+        """The values of ``columns`` of every stored row (caller holds the lock, refreshed)."""
+        parts = self._manifest.metadata_parts
+        read, keys = self._keys.get(columns, ((), set()))
+        if parts[: len(read)] != read:  # not an extension of what was read: start over
+            read, keys = (), set()
+        for name in parts[len(read):]:
+            keys.update(part_keys(self._path / METADATA_DIR / name, columns))
+        self._keys[columns] = (parts, keys)
+        return keys
 
     def _check_compatible(self, dim: int, fp: Fingerprint | None) -> None:
         if dim == self.dim and (fp is None or fp == self.fingerprint):
@@ -427,13 +467,24 @@ class FeatureStore:
     def _append(self, X: np.ndarray, table: pa.Table) -> np.ndarray:
         old = self._manifest
         start, stop = old.count, old.count + X.shape[0]
-        append_vectors(self._path / VECTORS, start, X)
+        row_bytes = self.dim * VECTOR_DTYPE.itemsize
+        sha = append_vectors(self._path / VECTORS, start, X)
+        span = VectorSpan(start, stop, start * row_bytes, stop * row_bytes, sha)
         part = part_name(len(old.metadata_parts))
-        write_part(table, self._path / METADATA_DIR / part)
+        part_sum = write_part(table, self._path / METADATA_DIR / part)
         ann = self._updated_ann_index(stop)
+        index_sum: list[FileSum] = []
         if ann is not None:
-            write_atomic(self._path / INDEX, lambda tmp: faiss.write_index(ann, str(tmp)))
-        new = old.after_add(stop, part, stop if ann is not None else None)
+
+            def write_index(tmp: Path) -> None:
+                faiss.write_index(ann, str(tmp))
+                index_sum.append(FileSum.of(tmp))
+
+            write_atomic(self._path / INDEX, write_index)
+        new = old.after_add(
+            stop, part, stop if ann is not None else None, span=span,
+            part_sum=(part_sum, table.num_rows), index_sum=index_sum[0] if index_sum else None,
+        )
         write_manifest(self._path, new)
         # Committed: bring the in-memory state up to date without re-reading anything.
         exact = self._index if old.index_count is None else None
@@ -466,6 +517,38 @@ class FeatureStore:
             train_index(index, self._for_index(rows[sample], "vectors"))
         self._add_rows(index, rows, 0, stop)
         return index
+
+    # ------------------------------------------------------------------ checking
+
+    def verify(self) -> list[str]:
+        """Check every data file against the latest manifest: sizes, row counts and SHA-256.
+
+        Reads everything once (the vector spans each add recorded, each metadata part, the
+        index), so it costs one pass over the store. Run it while no writer adds: it takes
+        the writer lock when it can.
+
+        Returns
+        -------
+        notes : list of str
+            What could not be checked (rows and parts written by an fmood that recorded no
+            checksums); empty when everything was.
+
+        Raises
+        ------
+        StoreCorruptError
+            One line per problem, each naming the file; restore the store from a backup.
+        """
+        lock = contextlib.nullcontext()
+        if os.access(self._path, os.W_OK):
+            lock = exclusive_lock(self._path / LOCK)
+        with lock:
+            m = read_manifest(self._path)
+            problems = _size_problems(self._path, m) or _hash_problems(self._path, m)
+            if problems:
+                raise StoreCorruptError("\n".join(problems))
+            notes = _index_note(self._path, m)
+        self._adopt(m)
+        return _unchecked(self._path, m) + notes
 
     # ------------------------------------------------------------------ searching
 
@@ -588,3 +671,145 @@ def _check_reusable(path: Path) -> None:
             f"cannot create a feature store at {path}: the directory is not empty and has no "
             f"{MANIFEST}; choose a new or empty directory"
         )
+
+
+_RESTORE = "restore the store from a backup"
+
+
+def _size_problems(path: Path, m: Manifest) -> list[str]:
+    """What sizes and row counts say is wrong with the store's files (no data is read)."""
+    manifest, vectors, meta = path / MANIFEST, path / VECTORS, path / METADATA_DIR
+    try:
+        check_vector_file(vectors, m.count, m.dim)
+        rows = {p: part_rows(meta / p) for p in m.metadata_parts}
+    except StoreCorruptError as e:
+        return [str(e)]
+    problems = []
+    if sum(rows.values()) != m.count:
+        problems.append(
+            f"the metadata parts in {meta} hold {sum(rows.values())} rows, but {manifest} "
+            f"lists {m.count} vectors; {_RESTORE}"
+        )
+    if m.index_count is not None and not (path / INDEX).is_file():
+        problems.append(
+            f"{path / INDEX} is missing, but {manifest} says it indexes {m.index_count} "
+            f"vectors; restore it from a backup"
+        )
+    sums = m.checksums
+    if sums is None:
+        return problems
+    row_bytes = m.dim * VECTOR_DTYPE.itemsize
+    previous = sums.vectors[0].start if sums.vectors else m.count
+    for span in sums.vectors:
+        if span.start != previous or (span.byte_start, span.byte_stop) != (
+            span.start * row_bytes, span.stop * row_bytes
+        ):
+            problems.append(
+                f"{vectors}: {manifest} says rows {span.start} to {span.stop} are bytes "
+                f"{span.byte_start} to {span.byte_stop}, which does not fit {m.dim}-d float32 "
+                f"rows following row {previous} (was dim or count edited?); {_RESTORE}"
+            )
+            break
+        previous = span.stop
+    if previous != m.count:
+        problems.append(
+            f"{vectors}: the adds {manifest} records end at row {previous}, but it lists "
+            f"{m.count} vectors (was count edited?); {_RESTORE}"
+        )
+    for name in m.metadata_parts:
+        recorded = sums.part(name)
+        if recorded is None:
+            continue
+        total, n = recorded
+        size = (meta / name).stat().st_size
+        if (size, rows[name]) != (total.size, n):
+            problems.append(
+                f"{meta / name}: {size} bytes and {rows[name]} rows, but {manifest} recorded "
+                f"{total.size} bytes and {n} rows for it (swapped or replaced?); {_RESTORE}"
+            )
+    # index.faiss is not checked by size: an add killed before its commit leaves a newer
+    # one, which is valid (readers drop the vectors past index_count).
+    return problems
+
+
+def _hash_problems(path: Path, m: Manifest) -> list[str]:
+    """Data whose SHA-256 differs from the one the manifest recorded (reads every file)."""
+    sums = m.checksums
+    if sums is None:
+        return []
+    problems = []
+    for span in sums.vectors:
+        if sha256_of(path / VECTORS, span.byte_start, span.byte_stop) != span.sha256:
+            problems.append(
+                f"{path / VECTORS}: rows {span.start} to {span.stop} do not match the sha256 "
+                f"{path / MANIFEST} recorded when they were added; {_RESTORE}"
+            )
+    for name, total, _ in sums.parts:
+        if name in m.metadata_parts and sha256_of(path / METADATA_DIR / name) != total.sha256:
+            problems.append(
+                f"{path / METADATA_DIR / name}: does not match the sha256 {path / MANIFEST} "
+                f"recorded for it (swapped or edited?); {_RESTORE}"
+            )
+    return problems
+
+
+def _index_note(path: Path, m: Manifest) -> list[str]:
+    """Check ``index.faiss``: derived data, which an uncommitted add may have rewritten.
+
+    A hash other than the recorded one is a problem only when the file is not an index of
+    the store's dimension covering at least ``index_count`` vectors (which is what a killed
+    add leaves); otherwise a note.
+    """
+    sums = m.checksums
+    if m.index_count is None or sums is None or sums.index is None:
+        return []
+    if sha256_of(path / INDEX) == sums.index.sha256:
+        return []
+    try:
+        index = faiss.read_index(str(path / INDEX))
+        usable = index.d == m.dim and index.ntotal >= m.index_count
+    except RuntimeError:
+        usable = False
+    if not usable:
+        raise StoreCorruptError(
+            f"{path / INDEX}: does not match the sha256 {path / MANIFEST} recorded for it and "
+            f"is not an index of the store's {m.index_count} {m.dim}-d vectors; {_RESTORE}"
+        )
+    return [f"{path / INDEX} differs from the one {path / MANIFEST} recorded: an add that did "
+            "not commit rewrote it (it holds the committed vectors; the next add replaces it), "
+            "or it was replaced; it is derived data, so if no add was interrupted, rebuild it "
+            "by copying the store's vectors into a new store"]
+
+
+def _unchecked(path: Path, m: Manifest) -> list[str]:
+    """What :meth:`FeatureStore.verify` could only check by size."""
+    sums = m.checksums
+    if sums is None:
+        return [f"{path / MANIFEST} records no checksums (written by an older fmood): sizes "
+                "and row counts were checked, contents were not"]
+    notes = []
+    first = sums.vectors[0].start if sums.vectors else m.count
+    if first:
+        notes.append(f"{path / VECTORS}: rows 0 to {first} have no checksum (added by an older "
+                     "fmood): their size was checked, their contents were not")
+    bare = [p for p in m.metadata_parts if sums.part(p) is None]
+    if bare:
+        notes.append(f"{len(bare)} metadata part(s) have no checksum (written by an older "
+                     f"fmood), e.g. {bare[0]}: their row counts were checked")
+    if m.index_count is not None and sums.index is None:
+        notes.append(f"{path / INDEX} has no checksum (written by an older fmood)")
+    return notes
+
+
+def _key_columns(skip_stored: str | Sequence[str] | None, table: pa.Table) -> tuple[str, ...]:
+    """``skip_stored`` as a tuple of column names, each present in ``table``."""
+    if skip_stored is None:
+        return ()
+    columns = (skip_stored,) if isinstance(skip_stored, str) else tuple(skip_stored)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing or not columns:
+        raise InvalidInputError(
+            f"skip_stored names column(s) {missing or columns!r} the metadata does not have; "
+            f"it has {table.column_names}"
+        )
+    return columns

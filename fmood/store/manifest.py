@@ -1,6 +1,16 @@
-"""The manifest: the single JSON file whose atomic replacement commits a store change."""
+"""The manifest: the single JSON file whose atomic replacement commits a store change.
+
+It also records a size and SHA-256 for every data file (:class:`Checksums`), so that a
+swapped, truncated or edited file is found: sizes on every open, hashes by
+``FeatureStore.verify``. ``vectors.f32`` is appended to, so rehashing it whole at each add
+would cost O(n^2) over a store's life; instead each add records the SHA-256 of the byte
+range it appended (:class:`VectorSpan`), and verify rehashes each range once. The
+``checksums`` key is optional: a store written before it (format version 1 all the same)
+opens, and verify says what it could not check.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -36,6 +46,88 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+_HASH_BLOCK = 1 << 20
+
+
+def sha256_of(path: Path, start: int = 0, stop: int | None = None) -> str:
+    """SHA-256 of ``path``'s bytes ``[start, stop)`` (to the end when ``stop`` is None)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = None if stop is None else stop - start
+        while left is None or left > 0:
+            block = f.read(_HASH_BLOCK if left is None else min(_HASH_BLOCK, left))
+            if not block:
+                break
+            digest.update(block)
+            if left is not None:
+                left -= len(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileSum:
+    """Size in bytes and SHA-256 of a whole data file (a metadata part, the index)."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileSum:
+        return cls(path.stat().st_size, sha256_of(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class VectorSpan:
+    """Rows ``[start, stop)`` of ``vectors.f32`` appended by one add: bytes and their SHA-256.
+
+    The byte range is recorded besides the rows, so an edited ``dim`` (rows * dim * 4 no
+    longer landing on the recorded bytes) is seen without reading any data.
+    """
+
+    start: int
+    stop: int
+    byte_start: int
+    byte_stop: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": [self.start, self.stop], "bytes": [self.byte_start, self.byte_stop],
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """What each add wrote: its vector span, its metadata part (size, rows, hash), the index.
+
+    Rows before ``vectors[0].start`` and parts missing from ``parts`` were written by an
+    fmood that recorded no checksums; they are checked by size only.
+    """
+
+    vectors: tuple[VectorSpan, ...] = ()
+    parts: tuple[tuple[str, FileSum, int], ...] = ()  # (name, size and hash, rows)
+    index: FileSum | None = None
+
+    def part(self, name: str) -> tuple[FileSum, int] | None:
+        """Size, hash and row count recorded for metadata part ``name``, or None."""
+        for part, total, rows in self.parts:
+            if part == name:
+                return total, rows
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algorithm": "sha256",
+            "vectors": [span.to_dict() for span in self.vectors],
+            "metadata_parts": {name: {**total.to_dict(), "rows": rows}
+                               for name, total, rows in self.parts},
+            "index": None if self.index is None else self.index.to_dict(),
+        }
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What a store holds: the committed vector count, layout and identity.
@@ -55,15 +147,36 @@ class Manifest:
     created: str = field(default_factory=_now)
     fmood_version: str = field(default_factory=_fmood_version)
     format_version: int = FORMAT_VERSION
+    checksums: Checksums | None = field(default_factory=Checksums)
 
-    def after_add(self, count: int, part: str, index_count: int | None) -> Manifest:
-        """The manifest of this store once an add has brought it to ``count`` vectors."""
+    def after_add(
+        self,
+        count: int,
+        part: str,
+        index_count: int | None,
+        *,
+        span: VectorSpan | None = None,
+        part_sum: tuple[FileSum, int] | None = None,
+        index_sum: FileSum | None = None,
+    ) -> Manifest:
+        """The manifest of this store once an add has brought it to ``count`` vectors.
+
+        ``span``, ``part_sum`` (size and hash, rows) and ``index_sum`` are what the add wrote;
+        a store that had no checksums starts recording them from this add on.
+        """
+        sums = self.checksums if self.checksums is not None else Checksums()
+        sums = Checksums(
+            vectors=sums.vectors + (() if span is None else (span,)),
+            parts=sums.parts + (() if part_sum is None else ((part, *part_sum),)),
+            index=index_sum if index_count is not None else None,
+        )
         return replace(
             self,
             count=count,
             metadata_parts=self.metadata_parts + (part,),
             index_count=index_count,
             fmood_version=_fmood_version(),
+            checksums=sums,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +194,7 @@ class Manifest:
             "index_count": self.index_count,
             "created": self.created,
             "fmood_version": self.fmood_version,
+            "checksums": None if self.checksums is None else self.checksums.to_dict(),
         }
 
 
@@ -171,7 +285,45 @@ def _parse(raw: object, path: Path) -> Manifest:
         created=str(raw.get("created", "")),
         fmood_version=str(raw.get("fmood_version", "")),
         format_version=version,
+        checksums=_parse_checksums(raw.get("checksums"), corrupt),
     )
+
+
+def _parse_checksums(raw: object, corrupt: Any) -> Checksums | None:
+    """The ``checksums`` key; None when absent (a store written before it existed)."""
+    if raw is None:
+        return None
+    try:
+        spans = tuple(
+            VectorSpan(*_ints(s["rows"], 2), *_ints(s["bytes"], 2), _hex(s["sha256"]))
+            for s in raw["vectors"]
+        )
+        parts = tuple(
+            (name, FileSum(_ints([p["size"]], 1)[0], _hex(p["sha256"])), _ints([p["rows"]], 1)[0])
+            for name, p in raw["metadata_parts"].items()
+        )
+        index = raw["index"]
+        index_sum = None if index is None else FileSum(_ints([index["size"]], 1)[0],
+                                                       _hex(index["sha256"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise corrupt(f"bad checksums ({type(e).__name__}: {e})") from None
+    if not all(is_part_name(name) for name, _, _ in parts):
+        raise corrupt("checksums name a metadata part with a bad name")
+    return Checksums(spans, parts, index_sum)
+
+
+def _ints(values: object, n: int) -> list[int]:
+    if not isinstance(values, list) or len(values) != n or not all(
+        _is_int(v) and v >= 0 for v in values
+    ):
+        raise ValueError(f"expected {n} non-negative integer(s), got {values!r}")
+    return values
+
+
+def _hex(value: object) -> str:
+    if not isinstance(value, str) or len(value) != 64 or set(value) - set("0123456789abcdef"):
+        raise ValueError(f"expected a SHA-256 hex digest, got {value!r}")
+    return value
 
 
 def _is_int(value: object) -> bool:

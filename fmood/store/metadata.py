@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from fmood.errors import InvalidInputError, StoreCorruptError
 from fmood.store.atomic import write_atomic
+from fmood.store.manifest import FileSum
 
 PATH_COLUMN = "path"
 
@@ -81,9 +82,32 @@ def _frame(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         raise InvalidInputError(f"metadata cannot be read as a table: {e}") from e
 
 
-def write_part(table: pa.Table, path: Path) -> None:
-    """Write one metadata part atomically (temporary name, fsync, rename)."""
-    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+def write_part(table: pa.Table, path: Path) -> FileSum:
+    """Write one metadata part atomically (temporary name, fsync, rename); return its checksum."""
+    written: list[FileSum] = []
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+        written.append(FileSum.of(tmp))
+
+    write_atomic(path, write)
+    return written[0]
+
+
+def part_keys(path: Path, columns: Sequence[str]) -> list[tuple[object, ...]]:
+    """The values of ``columns`` in each row of a part, as tuples; a column it lacks is None."""
+    with _reading_part(path):
+        names = pq.read_schema(path).names
+        present = [c for c in columns if c in names]
+        table = pq.read_table(path, columns=present)
+    n = table.num_rows
+    values = [table.column(c).to_pylist() if c in present else [None] * n for c in columns]
+    return list(zip(*values)) if values else [()] * n
+
+
+def table_keys(table: pa.Table, columns: Sequence[str]) -> list[tuple[object, ...]]:
+    """Like :func:`part_keys`, for a table about to be added (which has every column)."""
+    return list(zip(*(table.column(c).to_pylist() for c in columns)))
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The raw vector file: row-major little-endian float32, appended to, memory-mapped to read."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -42,16 +43,19 @@ def map_vectors(path: Path, count: int, dim: int) -> np.ndarray:
     return np.memmap(path, dtype=DTYPE, mode="r", shape=(count, dim))
 
 
-def append_vectors(path: Path, count: int, X: np.ndarray) -> None:
-    """Write ``X`` (n, dim) float32 after the first ``count`` vectors and fsync.
+def append_vectors(path: Path, count: int, X: np.ndarray) -> str:
+    """Write ``X`` (n, dim) float32 after the first ``count`` vectors, fsync; return its SHA-256.
 
     Bytes beyond ``count`` vectors, left by an add that never committed, are cut first so
-    the new rows land exactly where the manifest will say they are.
+    the new rows land exactly where the manifest will say they are. The hash is of the
+    bytes written, taken from memory (nothing is read back).
     """
     start = count * X.shape[1] * DTYPE.itemsize
+    rows = np.ascontiguousarray(X, dtype=DTYPE)
     with open(path, "r+b") as f:
         f.truncate(start)
         f.seek(start)
-        np.ascontiguousarray(X, dtype=DTYPE).tofile(f)
+        rows.tofile(f)
         f.flush()
         os.fsync(f.fileno())
+    return hashlib.sha256(memoryview(rows).cast("B")).hexdigest()

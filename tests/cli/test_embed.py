@@ -65,6 +65,24 @@ def test_happy_path_prints_the_summary_and_writes_store_and_failures(cli, folder
     assert len(FeatureStore.open(tmp_path / "store")) == n_frames()
 
 
+def test_no_paths_keeps_file_names_out_of_the_store_and_resumes(cli, folder, tmp_path):
+    result = _embed(cli, folder, tmp_path / "store", "--no-paths")
+    assert result.code == 0, result.err
+    paths = FeatureStore.open(tmp_path / "store").metadata["path"]
+    assert paths.str.fullmatch(r"sha256:[0-9a-f]{64}").all() and len(paths) == n_frames()
+    again = _embed(cli, folder, tmp_path / "store", "--no-paths")
+    assert f"{len(FRAMES)} files already in the store were skipped" in again.out
+    clear = _embed(cli, folder, tmp_path / "store")
+    assert clear.code == 2 and "rerun with --no-paths" in clear.err
+
+
+def test_help_documents_no_paths(capsys):
+    with pytest.raises(SystemExit):
+        main(["embed", "--help"])
+    out = capsys.readouterr().out
+    assert "--no-paths" in out and "SHA-256 of each" in out
+
+
 def test_options_reach_backbone_and_readers(cli, folder, tmp_path):
     result = _embed(cli, folder, tmp_path / "store", "--layers", "1,2", "--pooling", "mean",
                     "--weights", "w.pth", "--device", "cpu", "--window=-600,1500",
@@ -174,6 +192,7 @@ def test_precomputed_happy_path_and_resume(cli, precomputed, tmp_path):
         ({"--weights": None}, "needs --weights VECTORS.npy"),
         ({"--window": "lung"}, "--window does not apply to precomputed"),
         ({"--layers": "1"}, "--layers does not apply"),
+        ({"--no-paths": ""}, "--no-paths does not apply"),
         ({"rows": 3}, "holds 4 vectors but"),
     ],
 )
@@ -185,7 +204,8 @@ def test_precomputed_errors_are_one_line_and_write_nothing(cli, precomputed, tmp
     argv = {"--backbone": "precomputed", "--weights": str(npy), "--data": str(csv),
             "--store": str(tmp_path / "store")}
     argv.update(change)
-    result = cli("embed", *[x for k, v in argv.items() if v is not None for x in (k, v)])
+    flags = [x for k, v in argv.items() if v is not None for x in ((k, v) if v else (k,))]
+    result = cli("embed", *flags)
     assert result.code == 2
     assert len(result.err.splitlines()) == 1 and message in result.err
     assert not (tmp_path / "store").exists()

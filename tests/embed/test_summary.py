@@ -45,3 +45,13 @@ def test_summary_paragraph():
     clean = str(_summary(n_skipped_files=0, n_failed_files=0, failures_path=None, n_images=1))
     assert "1 image from" in clean and clean.endswith("No file failed.")
     assert "failures=" not in repr(_summary())
+
+
+def test_failures_cannot_run_as_formulas_and_odd_names_are_escaped(tmp_path):
+    path = tmp_path / "f.csv"
+    odd = pd.DataFrame({"path": ["=HYPERLINK(x)", "/d/scan\udcff.png"],
+                        "error": ["-bad", "/d/scan\udcff.png: \x1b[2J empty"]}, dtype=object)
+    save_failures(odd, path)
+    back = pd.read_csv(path)
+    assert back["path"].tolist() == ["'=HYPERLINK(x)", "/d/scan\\udcff.png"]
+    assert back["error"].tolist() == ["'-bad", "/d/scan\\udcff.png: \\x1b[2J empty"]

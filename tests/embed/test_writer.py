@@ -9,9 +9,11 @@ from fmood.embed.writer import (
     ChunkWriter,
     metadata_frame,
     open_store,
+    path_key,
     remove_if_unused,
     storable,
     stored_files,
+    unstorable,
 )
 from fmood.errors import InvalidInputError, StoreMismatchError
 from fmood.store import FeatureStore, Fingerprint
@@ -82,3 +84,31 @@ def test_stored_files_maps_paths_to_hashes(tmp_path):
               fingerprint=FP)
     store.add(np.zeros((1, 2)), {"path": ["/c"]}, fingerprint=FP)
     assert stored_files(store) == {"/a": "h1", "/b": None, "/c": None}
+
+
+def test_files_another_writer_stored_meanwhile_are_not_added_or_counted(tmp_path):
+    store = FeatureStore.create(tmp_path / "s", 2, FP, metric="l2")
+    writer = ChunkWriter(store, FP, flush_every=100)
+    writer.add_file(np.zeros((2, 2)), [{"path": "/a", "frame": 0}, {"path": "/a", "frame": 1}])
+    writer.add_file(np.ones((1, 2)), [{"path": "/b", "frame": None}])
+    FeatureStore.open(tmp_path / "s", mode="a").add(np.ones((2, 2)), {"path": ["/a", "/a"]},
+                                                    fingerprint=FP)
+    writer.flush()
+    assert (writer.n_added, writer.n_files_added, writer.n_files_skipped) == (1, 1, 1)
+    assert FeatureStore.open(tmp_path / "s").metadata["path"].tolist() == ["/a", "/a", "/b"]
+
+
+def test_remove_if_unused_keeps_a_store_another_writer_added_to(tmp_path):
+    opened = open_store(tmp_path / "new", 2, FP)
+    FeatureStore.open(tmp_path / "new", mode="a").add(np.ones((1, 2)), fingerprint=FP)
+    remove_if_unused(opened)  # this object still believes the store empty
+    assert len(FeatureStore.open(tmp_path / "new")) == 1
+
+
+def test_path_key_and_unstorable():
+    assert path_key("/d/a.png") == "/d/a.png"
+    hashed = path_key("/d/a.png", store_paths=False)
+    assert hashed.startswith("sha256:") and len(hashed) == 7 + 64
+    assert path_key("/d/\udcff.png", store_paths=False) != path_key("/d/\udcfe.png", False)
+    assert unstorable({"path": "/d/a.png", "n": 3}) is None
+    assert unstorable({"path": "/d/a.png", "site": "x\udcff"}) == "site"

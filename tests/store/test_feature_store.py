@@ -2,6 +2,7 @@
 import json
 import os
 
+import faiss
 import numpy as np
 import pandas as pd
 import pytest
@@ -390,3 +391,56 @@ def test_newer_format_version(store):
     (store.path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreVersionError, match="version 99.*up to version 1.*upgrade fmood"):
         FeatureStore.open(store.path)
+
+
+# ---------------------------------------------------------------- skip_stored and verify
+
+
+def test_skip_stored_adds_only_rows_whose_key_is_new(tmp_path, rng):
+    s = FeatureStore.create(tmp_path / "s", 4, metric="l2")
+    s.add(rng.normal(size=(3, 4)), {"path": ["a", "a", "b"], "frame": [0, 1, None]})
+    other = FeatureStore.open(tmp_path / "s", mode="a")  # sees the store as it was
+    X = rng.normal(size=(4, 4))
+    ids = other.add(X, {"path": ["a", "c", "c", "b"], "frame": [2, 0, 1, None]},
+                    skip_stored="path")
+    np.testing.assert_array_equal(ids, [-1, 3, 4, -1])
+    np.testing.assert_array_equal(other.embeddings[3:], X[1:3].astype(np.float32))
+    ids = s.add(X[:1], {"path": ["a"], "frame": [2]}, skip_stored=("path", "frame"))
+    np.testing.assert_array_equal(ids, [5])  # a new frame of a stored path
+    again = s.add(X[:2], {"path": ["c", "c"], "frame": [0, 1]}, skip_stored="path")
+    assert again.tolist() == [-1, -1]
+    assert len(FeatureStore.open(tmp_path / "s")) == 6
+    with pytest.raises(InvalidInputError, match="skip_stored names column"):
+        s.add(X[:1], {"path": ["z"]}, skip_stored="site")
+
+
+def test_each_add_records_checksums_and_verify_passes(store, rng):
+    assert store.verify() == []
+    store.add(rng.normal(size=(5, 8)), fingerprint=DINO)
+    sums = json.loads((store.path / "manifest.json").read_text())["checksums"]
+    assert [s["rows"] for s in sums["vectors"]] == [[0, 20], [20, 25]]
+    assert [s["bytes"] for s in sums["vectors"]] == [[0, 640], [640, 800]]
+    assert sorted(sums["metadata_parts"]) == ["part-000000.parquet", "part-000001.parquet"]
+    assert sums["metadata_parts"]["part-000001.parquet"]["rows"] == 5
+    assert FeatureStore.open(store.path).verify() == []
+
+
+def test_a_replaced_metadata_part_of_another_size_is_caught_on_open(store, rng):
+    store.add(rng.normal(size=(20, 8)), {"path": [f"other{i}.png" for i in range(20)],
+                                         "site": ["x"] * 20}, fingerprint=DINO)
+    meta = store.path / "metadata"
+    (meta / "part-000000.parquet").write_bytes((meta / "part-000001.parquet").read_bytes())
+    with pytest.raises(StoreCorruptError, match=r"part-000000\.parquet: \d+ bytes and 20 rows"):
+        FeatureStore.open(store.path)
+
+
+def test_an_ann_index_left_by_a_killed_add_is_a_note_a_foreign_one_a_problem(tmp_path, rng):
+    s = FeatureStore.create(tmp_path / "s", 8, index="HNSW32", metric="l2")
+    s.add(rng.normal(size=(50, 8)))
+    newer = faiss.read_index(str(s.path / "index.faiss"))
+    newer.add(rng.normal(size=(5, 8)).astype(np.float32))  # as an uncommitted add leaves it
+    faiss.write_index(newer, str(s.path / "index.faiss"))
+    assert any("did not commit" in note for note in FeatureStore.open(s.path).verify())
+    faiss.write_index(faiss.IndexHNSWFlat(4, 32), str(s.path / "index.faiss"))
+    with pytest.raises(StoreCorruptError, match=r"index\.faiss: does not match the sha256"):
+        FeatureStore.open(s.path).verify()

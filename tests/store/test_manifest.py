@@ -78,3 +78,32 @@ def test_not_a_store(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotAStoreError, match="is a file"):
         read_manifest(tmp_path / "file")
+
+
+def test_checksums_round_trip_and_are_optional(tmp_path, manifest):
+    from fmood.store.manifest import FileSum, VectorSpan
+
+    grown = manifest.after_add(
+        10, "part-000000.parquet", 10, span=VectorSpan(0, 10, 0, 160, "a" * 64),
+        part_sum=(FileSum(123, "b" * 64), 10), index_sum=FileSum(456, "c" * 64),
+    )
+    write_manifest(tmp_path, grown)
+    assert read_manifest(tmp_path) == grown
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    assert raw["checksums"]["vectors"] == [{"rows": [0, 10], "bytes": [0, 160], "sha256": "a" * 64}]
+    del raw["checksums"]  # a store written before checksums existed
+    _write_raw(tmp_path, raw)
+    old = read_manifest(tmp_path)
+    assert old.checksums is None and old.count == 10
+    span = VectorSpan(10, 12, 160, 192, "d" * 64)
+    later = old.after_add(12, "part-000001.parquet", None, span=span)
+    assert [s.start for s in later.checksums.vectors] == [10]
+
+
+def test_bad_checksums_are_corrupt(tmp_path, manifest):
+    raw = manifest.to_dict()
+    raw["checksums"] = {"vectors": [{"rows": [0, 1], "bytes": [0, 16], "sha256": "xyz"}],
+                        "metadata_parts": {}, "index": None}
+    _write_raw(tmp_path, raw)
+    with pytest.raises(StoreCorruptError, match="bad checksums"):
+        read_manifest(tmp_path)

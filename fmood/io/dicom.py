@@ -15,9 +15,39 @@ Pipeline for grey (MONOCHROME1/2) data, per file:
 Colour data (SamplesPerPixel == 3) is returned as RGB divided by 2**BitsStored - 1
 (pydicom converts YBR to RGB); PALETTE COLOR goes through ``apply_color_lut``.
 A multi-frame file gives one Image per frame with ``frame`` set.
+
+Privacy. Only the ``TECHNICAL_FIELDS`` are copied into ``Image.metadata``, and their
+text is sanitised by default (``free_text="hash"``), because a hostile or careless sender
+can type a patient name into any free-text field:
+
+* coded fields keep only terms of their controlled vocabulary, written canonically:
+  Modality (PS3.3 C.7.3.1.1.1), BodyPartExamined (PS3.16 Annex L, spaces dropped, so
+  "WHOLE BODY" -> "WHOLEBODY"), PhotometricInterpretation (PS3.3 C.7.6.3.1.2) and a
+  TransferSyntaxUID pydicom knows;
+* Manufacturer and ManufacturerModelName are kept only when every word is a known vendor
+  word (``VENDOR_WORDS``: "GE MEDICAL SYSTEMS", "Philips Healthcare") or, for the model, a
+  known model word (``MODEL_WORDS``) or a short code with a digit ("MRT50H1", "750W": at
+  most 8 characters, at most 4 digits in a row, so no date or record number passes);
+  a value with a character outside ``A-Z a-z 0-9 space . , _ + - / ( ) &`` (such as the
+  ``^`` of a DICOM person name) never passes;
+* every other text becomes ``"sha256:"`` + the first 8 hex digits of the SHA-256 of its
+  stripped, upper-cased text, so images still group by it across files and sites.
+  The hash is not salted (that is what makes it stable across sites), so whoever guesses
+  the exact original text can confirm the guess: use ``free_text="drop"`` to leave such
+  values out, or ``"keep"`` to copy the text unchanged (trusted, de-identified data only).
+* numeric fields (PixelSpacing, KVP, ...) are kept only when they hold numbers.
+
+Pixels. A file whose header says its pixels may identify the patient, BurnedInAnnotation
+(0028,0301) or RecognizableVisualFeatures (0028,0302) present and not "NO", is refused by
+default with :class:`IdentifiablePixelsError` before its pixels are decoded (a failure row
+for ``fmood embed``, a placeholder in reports). ``identifiable_pixels="embed"`` reads it and
+records the reason in ``metadata["pixels_withheld"]``; reports never show such pixels.
+A file without either attribute is taken as not annotated (most files omit them).
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +56,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.uid import UID
 
 from fmood.errors import InvalidInputError
 from fmood.io.image import Image, check_file
@@ -40,8 +71,14 @@ CT_WINDOWS: dict[str, tuple[float, float]] = {
     "abdomen": (60.0, 400.0),
 }
 
+_DECODER_HINT = (
+    "install a decoder plugin for it: pylibjpeg with pylibjpeg-libjpeg (JPEG, JPEG-LS) "
+    "or pylibjpeg-openjpeg (JPEG 2000), pyjpegls (JPEG-LS), or python-gdcm"
+)
+
+
 # Technical fields copied to Image.metadata; nothing identifying a patient,
-# study, date or institution is ever copied.
+# study, date or institution is ever copied, and their text is sanitised (module docstring).
 TECHNICAL_FIELDS = (
     "Modality",
     "Manufacturer",
@@ -58,11 +95,144 @@ TECHNICAL_FIELDS = (
     "Columns",
     "BitsStored",
 )
+_NUMERIC_FIELDS = frozenset(TECHNICAL_FIELDS) - {
+    "Modality", "Manufacturer", "ManufacturerModelName", "BodyPartExamined",
+    "PhotometricInterpretation",
+}
+FREE_TEXT_MODES = ("hash", "drop", "keep")
+IDENTIFIABLE_PIXELS_MODES = ("skip", "embed")
 
-_DECODER_HINT = (
-    "install a decoder plugin for it: pylibjpeg with pylibjpeg-libjpeg (JPEG, JPEG-LS) "
-    "or pylibjpeg-openjpeg (JPEG 2000), pyjpegls (JPEG-LS), or python-gdcm"
-)
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Modality defined terms, current and retired (PS3.3 C.7.3.1.1.1).
+MODALITIES = _terms("""
+AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DG DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO
+IOL IVOCT IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PA PLAN
+POS PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT
+RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC
+AS CD CF CP CS DD DF DM DS EC FA FS LP MA MS OPR ST VF
+""")
+#: BodyPartExamined defined terms (PS3.16 Annex L), compared with spaces removed.
+BODY_PARTS = _terms("""
+ABDOMEN ABDOMENPELVIS ABDOMINALAORTA ACJOINT ACHILLES ADRENAL AMNIOTICFLUID ANKLE ANUS AORTA
+AORTICARCH APPENDIX ARM ARTERY ASCAORTA AXILLA BACK BILEDUCT BLADDER BRAIN BRAINSTEM BREAST
+BRONCHUS BUTTOCK CALCANEUS CAROTID CEREBELLUM CERVIX CHEEK CHEST CHESTABDOMEN CHESTABDPELVIS
+CIRCLEOFWILLIS CLAVICLE COCCYX COLON CORNEA CORONARYARTERY CSPINE CTSPINE DESCAORTA DUODENUM
+EAR ELBOW ESOPHAGUS EXTREMITY EYE EYELID FACE FEMUR FIBULA FINGER FOOT FOREARM GALLBLADDER
+HAND HEAD HEADNECK HEART HIP HUMERUS IAC ILEUM ILIUM JAW JEJUNUM KIDNEY KNEE LARYNX LEG LIVER
+LOWERLIMB LSPINE LSSPINE LUNG MAXILLA MEDIASTINUM MOUTH NECK NECKCHEST NECKCHESTABDOMEN
+NECKCHESTABDPELV NOSE ORBIT OVARY PANCREAS PAROTID PATELLA PELVIS PENIS PHARYNX PROSTATE
+RADIUS RECTUM RIB SCALP SCAPULA SCLERA SCROTUM SHOULDER SKULL SPINE SPLEEN SSPINE STERNUM
+STOMACH SUBMANDIBULAR TESTIS THIGH THORAX THUMB THYMUS THYROID TIBIA TLSPINE TOE TONGUE
+TRACHEA TSPINE ULNA UPPERLIMB URETER URETHRA UTERUS VAGINA VULVA WHOLEBODY WRIST ZYGOMA
+""")
+#: Photometric Interpretation enumerated values (PS3.3 C.7.6.3.1.2).
+PHOTOMETRIC_INTERPRETATIONS = frozenset({
+    "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK", "YBR_FULL",
+    "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT", "XYZ",
+})
+#: Words a Manufacturer may be made of: vendor names and company words, upper case.
+VENDOR_WORDS = _terms("""
+ACCURAY ADAC AGFA ALOKA ANALOGIC APERIO BK BRACCO BRUKER CANON CARESTREAM CTI DENTSPLY
+DIGIRAD ELEKTA ELSCINT ESAOTE FUJI FUJIFILM GE GEMS GENERAL ELECTRIC GEVAERT HAMAMATSU
+HEIDELBERG HITACHI HOLOGIC ICAD IMATRON KODAK EASTMAN KONICA MINOLTA LEICA LORAD MARCONI
+MEDISO MEDISON MEDRAD MINDRAY NEUSOFT NIDEK OLYMPUS OPTOS PENTAX PHILIPS PICKER PLANMECA
+ROCHE SAMSUNG SHIMADZU SIEMENS HEALTHINEERS SIRONA SONOSITE STORZ KARL SUPERSONIC TOPCON
+TOSHIBA MEC UIH UNITED IMAGING VARIAN VATECH VENTANA ZEISS ZONARE 3DHISTECH
+MEDICAL SYSTEMS SYSTEM SOLUTIONS HEALTHCARE HEALTH ENGINEERING ELECTRONICS TECHNOLOGIES
+TECHNOLOGY INDUSTRIES INTERNATIONAL GROUP CORPORATION CORP CO INC LTD LIMITED GMBH AG NV BV
+LLC SA SPA AB KK OY AND OF THE & PHOTO FILM MOLECULAR DIAGNOSTIC
+""")
+#: Words a ManufacturerModelName may be made of besides vendor words and short codes.
+MODEL_WORDS = VENDOR_WORDS | _terms("""
+ACHIEVA ACTIVION ACUSON ADVANCE ADVANCED AERA AFFINITI AFFIRM ALEXION ALLURA ALTEA AMBITION
+AMULET APLIO AQUILION ARCHITECT ARTIS ARTIST AS ASTELION AVANTO AXIOM AZURION BIOGRAPH
+BRILLIANCE BRIVO CLASSIC CT CR DEFINIUM DEFINITION DIGITAL DIGITALDIAGNOST DIMENSIONS
+DISCOVERY DR DRIVE DS DX ECHELON ECHOSPEED EDGE ELAN ELITE ELITION EMOTION EPIQ ESPREE
+ESSENTIAL EVO EXCELART EXCITE EXPERT EXPLORER FIT FLASH FORCE GALAN GEMINI GENESIS GO HD HDX
+HDXT HAWKEYE HILITE HORIZON INCISIVE INFINIA INFINIX INGENIA INGENUITY INNOVA INSPIRATION
+INTERA IQON JUNIPER LIGHTNING LIGHTSPEED LOGIQ LUMINOS MAGNETOM MAMMOMAT MCT MG MILLENNIUM
+MR MRI MULTIVA MULTIX NM NOW ONE OPTIMA ORIAN OVAL PANORAMA PERSPECTIVE PET PIONEER PLUS
+PREMIER PRECISION PRIME PRISMA PRISTINA PRO RHAPSODE REVELATION REVOLUTION SCANNER SCENARIA
+SCOPE SELECT SELENIA SENOGRAPHE SENSATION SEQUOIA SIGNA SKYRA SOLA SOMATOM SONATA SPECT
+SPECTRAL SPEED SUPERIA SUPRIA SYMPHONY TITAN TOP TOUCH TRIO TRIOTIM US VANTAGE VCT VENUE
+VEREOS VERIO VIDA VISION VIVID VOLUSON XA XARIO XELERIS XT YSIO
+""")
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9 .,_+\-/()&]{1,64}")
+_WORD_SPLIT = re.compile(r"[ ,_\-/()]+")
+_SHORT_CODE = re.compile(r"(?=[A-Z0-9]{1,8}$)(?=.*[0-9])(?!.*[0-9]{5})")
+
+
+class IdentifiablePixelsError(InvalidInputError):
+    """A DICOM file's header says its pixels may identify the patient.
+
+    ``reason`` is "burned-in annotation", "recognizable visual features" or both.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"{path}: pixels withheld: {reason} (BurnedInAnnotation / "
+            "RecognizableVisualFeatures is not NO), so the image may show who the patient is; "
+            "it is not read. To embed it anyway (it is never shown), pass "
+            "identifiable_pixels='embed' (fmood embed --identifiable-pixels embed)"
+        )
+        self.path = path
+        self.reason = reason
+
+
+def text_hash(text: str) -> str:
+    """``"sha256:"`` + 8 hex digits of the SHA-256 of ``text`` stripped and upper-cased."""
+    normal = " ".join(text.split()).upper()
+    digest = hashlib.sha256(normal.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"sha256:{digest[:8]}"
+
+
+def _words_known(text: str, words: frozenset[str], codes: bool) -> bool:
+    if not _SAFE_TEXT.fullmatch(text):
+        return False
+    tokens = [t for t in _WORD_SPLIT.split(text.upper().replace(".", "").replace("+", "")) if t]
+    return bool(tokens) and all(
+        t in words or (codes and _SHORT_CODE.match(t) is not None) for t in tokens
+    )
+
+
+def _recognised(keyword: str, text: str) -> str | None:
+    """``text`` as kept (canonical for coded fields), or None when it is not recognised."""
+    text = " ".join(text.split())
+    upper = text.upper()
+    if keyword == "Modality":
+        return upper if upper in MODALITIES else None
+    if keyword == "BodyPartExamined":
+        compact = upper.replace(" ", "")
+        return compact if compact in BODY_PARTS else None
+    if keyword == "PhotometricInterpretation":
+        return upper if upper in PHOTOMETRIC_INTERPRETATIONS else None
+    if keyword == "TransferSyntaxUID":
+        try:
+            return text if UID(text).is_transfer_syntax else None
+        except ValueError:  # a private UID: pydicom cannot tell
+            return None
+    if keyword == "Manufacturer":
+        return text if _words_known(text, VENDOR_WORDS, codes=False) else None
+    if keyword == "ManufacturerModelName":
+        return text if _words_known(text, MODEL_WORDS, codes=True) else None
+    return None
+
+
+def sanitise_text(keyword: str, text: str, free_text: str = "hash") -> str | None:
+    """The value of text field ``keyword`` as ``free_text`` says to keep it (None: left out).
+
+    Recognised values are kept (coded ones in canonical form); others are hashed with
+    :func:`text_hash` ("hash"), left out ("drop") or kept unchanged ("keep").
+    """
+    if free_text == "keep":
+        return text
+    recognised = _recognised(keyword, text)
+    if recognised is not None or free_text == "drop":
+        return recognised
+    return text_hash(text)
 
 
 def _plain(value: Any) -> Any:
@@ -78,17 +248,70 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def technical_metadata(ds: pydicom.Dataset) -> dict[str, Any]:
-    """The whitelisted technical fields of ``ds`` that are present and non-empty."""
+def _is_number(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_is_number(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _quiet_value(ds: pydicom.Dataset, keyword: str) -> Any:
+    """``ds``'s value of ``keyword``; None when absent or unparsable (text in a DS, say).
+
+    pydicom's warning about an invalid value would print the value itself, so it is muted.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return ds.get(keyword)
+    except Exception:  # noqa: BLE001 - pydicom raises many types on a malformed value
+        return None
+
+
+def technical_metadata(ds: pydicom.Dataset, free_text: str = "hash") -> dict[str, Any]:
+    """The whitelisted technical fields of ``ds`` that are present and non-empty.
+
+    Numeric fields are kept only when they hold numbers; text fields go through
+    :func:`sanitise_text` with ``free_text`` ("hash", "drop" or "keep").
+    """
     metadata: dict[str, Any] = {}
     for keyword in TECHNICAL_FIELDS:
-        value = ds.get(keyword)
-        if value is not None and value != "":
-            metadata[keyword] = _plain(value)
+        value = _quiet_value(ds, keyword)
+        if value is None or value == "":
+            continue
+        value = _plain(value)
+        if keyword in _NUMERIC_FIELDS:
+            if _is_number(value):
+                metadata[keyword] = value
+            continue
+        text = "\\".join(map(str, value)) if isinstance(value, list) else str(value)
+        kept = sanitise_text(keyword, text, free_text)
+        if kept is not None:
+            metadata[keyword] = kept
     file_meta = getattr(ds, "file_meta", None)
     if file_meta is not None and "TransferSyntaxUID" in file_meta:
-        metadata["TransferSyntaxUID"] = str(file_meta.TransferSyntaxUID)
+        kept = sanitise_text("TransferSyntaxUID", str(file_meta.TransferSyntaxUID), free_text)
+        if kept is not None:
+            metadata["TransferSyntaxUID"] = kept
     return metadata
+
+
+def identifiable_pixels_reason(ds: pydicom.Dataset) -> str | None:
+    """Why ``ds``'s pixels may identify the patient, or None when its header says nothing.
+
+    BurnedInAnnotation (0028,0301) or RecognizableVisualFeatures (0028,0302) present with a
+    value other than "NO" (an odd value counts as yes).
+    """
+    reasons = []
+    for keyword, reason in (("BurnedInAnnotation", "burned-in annotation"),
+                            ("RecognizableVisualFeatures", "recognizable visual features")):
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001 - unparsable: cannot tell, so assume yes
+            value = "unreadable"
+        text = "" if value is None else str(value).strip().upper()
+        if text not in ("", "NO"):
+            reasons.append(reason)
+    return ", ".join(reasons) or None
 
 
 def _resolve_window(window: str | tuple[float, float] | None, path: Path) -> tuple[float, float] | None:
@@ -197,7 +420,20 @@ def _grey_to_unit(
     return (values - low) / (high - low), "min-max"
 
 
-def read_dicom(path: str | Path, *, window: str | tuple[float, float] | None = None) -> list[Image]:
+def _check_mode(name: str, value: str, modes: tuple[str, ...], path: Path) -> None:
+    if value not in modes:
+        raise InvalidInputError(
+            f"{path}: {name} must be one of {', '.join(map(repr, modes))}, got {value!r}"
+        )
+
+
+def read_dicom(
+    path: str | Path,
+    *,
+    window: str | tuple[float, float] | None = None,
+    free_text: str = "hash",
+    identifiable_pixels: str = "skip",
+) -> list[Image]:
     """Read one DICOM file into one Image per frame.
 
     Parameters
@@ -209,29 +445,48 @@ def read_dicom(path: str | Path, *, window: str | tuple[float, float] | None = N
         ("brain", "lung", "bone", "soft-tissue", "abdomen"), an explicit
         ``(center, width)`` in modality units (HU for CT), or None to use the
         file's own VOI LUT / window, else min-max.  Ignored for colour images.
+    free_text : {"hash", "drop", "keep"}, default "hash"
+        What becomes of text metadata that is not a recognised code, vendor or model
+        name (see the module docstring): replaced by ``"sha256:"`` + 8 hex digits of its
+        hash (still groups), left out, or kept unchanged (trusted, de-identified data only).
+    identifiable_pixels : {"skip", "embed"}, default "skip"
+        A file whose BurnedInAnnotation or RecognizableVisualFeatures is not "NO" raises
+        :class:`IdentifiablePixelsError` before its pixels are decoded ("skip"), or is
+        read with the reason in ``metadata["pixels_withheld"]`` ("embed"); reports never
+        show its pixels either way.
 
     Returns
     -------
     list of Image
         Pixels of shape (H, W) or (H, W, 3), float32 in [0, 1].  ``frame`` is the
         frame index for multi-frame files and None otherwise.  ``metadata`` holds
-        ``TECHNICAL_FIELDS`` that are present, ``TransferSyntaxUID`` and ``voi``
-        (the window used, "voi-lut", "min-max" or "rgb").
+        ``TECHNICAL_FIELDS`` that are present (text sanitised as ``free_text`` says),
+        ``TransferSyntaxUID``, ``voi`` (the window used, "voi-lut", "min-max" or "rgb")
+        and, for identifiable pixels read with "embed", ``pixels_withheld`` (the reason).
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
+    IdentifiablePixelsError
+        The header says the pixels may identify the patient and ``identifiable_pixels``
+        is "skip" (a subclass of InvalidInputError, so ``fmood embed`` lists the file
+        among its failures).
     InvalidInputError
-        Not DICOM, no pixel data, an unknown window, or compressed pixel data
+        Not DICOM, no pixel data, an unknown window or mode, or compressed pixel data
         without an installed decoder (the message names the transfer syntax and
         the package to install).
     """
     path = check_file(path)
     resolved_window = _resolve_window(window, path)
+    _check_mode("free_text", free_text, FREE_TEXT_MODES, path)
+    _check_mode("identifiable_pixels", identifiable_pixels, IDENTIFIABLE_PIXELS_MODES, path)
     ds = _read_dataset(path)
     if "PixelData" not in ds:
         raise InvalidInputError(f"{path}: DICOM file has no pixel data (PixelData) to read")
+    withheld = identifiable_pixels_reason(ds)
+    if withheld is not None and identifiable_pixels == "skip":
+        raise IdentifiablePixelsError(path, withheld)
     stored = _pixel_array(ds, path)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -254,8 +509,10 @@ def read_dicom(path: str | Path, *, window: str | tuple[float, float] | None = N
 
     unit = np.clip(unit, 0.0, 1.0).astype(np.float32)
     frames = unit if n_frames > 1 else unit[np.newaxis]
-    metadata = technical_metadata(ds)
+    metadata = technical_metadata(ds, free_text)
     metadata["voi"] = voi
+    if withheld is not None:
+        metadata["pixels_withheld"] = withheld
     return [
         Image(
             pixels=np.ascontiguousarray(pixels),

@@ -68,7 +68,7 @@ def build_cases(
         ]
         if "domain" in table.columns:
             fields.append(("calibrated as", str(record["domain"])))
-        target = _tile(meta, thumbnail(meta.get("path"), meta.get("frame")),
+        target = _tile(meta, _thumbnail_of(thumbnail, meta),
                        fields + _metadata_fields(meta, shown_columns))
         neighbors = []
         for ref_id, distance in zip(neighbor_ids[row], neighbor_distances[row]):
@@ -76,12 +76,16 @@ def build_cases(
                 continue
             ref = reference_metadata.iloc[int(ref_id)]
             neighbors.append(_tile(
-                ref, thumbnail(ref.get("path"), ref.get("frame")),
+                ref, _thumbnail_of(thumbnail, ref),
                 [("reference id", str(int(ref_id))), ("distance", f"{float(distance):.4g}")]
                 + _metadata_fields(ref, shown_columns),
             ))
         cases.append(Case(rank, target, neighbors))
     return cases
+
+
+def _thumbnail_of(thumbnail: ThumbnailMaker, meta: pd.Series) -> Thumbnail:
+    return thumbnail(meta.get("path"), meta.get("frame"), meta.get("pixels_withheld"))
 
 
 def _tile(meta: pd.Series, thumb: Thumbnail, fields: list[tuple[str, str]]) -> Tile:

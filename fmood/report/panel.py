@@ -67,7 +67,8 @@ def write_panel(
                     "rank": int(row["rank"]),
                     "id": int(row["id"]),
                     "distance": f"{float(row['distance']):.4g}",
-                    "thumb": thumbnail(row.get("path"), row.get("frame")),
+                    "thumb": thumbnail(row.get("path"), row.get("frame"),
+                                       row.get("pixels_withheld")),
                     "fields": [(str(k), str(v)) for k, v in row.items()
                                if k not in _HIDDEN and pd.notna(v)],
                 }

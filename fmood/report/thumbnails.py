@@ -1,4 +1,10 @@
-"""Small inline previews of the images behind embeddings, or the reason there is none."""
+"""Small inline previews of the images behind embeddings, or the reason there is none.
+
+Pixels that may identify the patient are never shown: a DICOM file whose header says so
+(:class:`fmood.io.dicom.IdentifiablePixelsError` from the reader, which then decodes
+nothing) or an image whose stored metadata has ``pixels_withheld`` (embedded with
+``identifiable_pixels="embed"``) gets the placeholder "pixels withheld: <reason>".
+"""
 from __future__ import annotations
 
 import base64
@@ -11,6 +17,7 @@ import pandas as pd
 from PIL import Image as PILImage
 
 from fmood.io import Image, read_image
+from fmood.io.dicom import IdentifiablePixelsError
 
 #: Longest side of a thumbnail, in pixels.
 THUMBNAIL_SIZE = 128
@@ -33,8 +40,16 @@ class ThumbnailMaker:
         self.size = size
         self._files: OrderedDict[str, list[Image] | Exception] = OrderedDict()
 
-    def __call__(self, path: object, frame: object) -> Thumbnail:
-        """The thumbnail of frame ``frame`` (None: the first image) of file ``path``."""
+    def __call__(self, path: object, frame: object, withheld: object = None) -> Thumbnail:
+        """The thumbnail of frame ``frame`` (None: the first image) of file ``path``.
+
+        ``withheld`` is the image's stored ``pixels_withheld`` value, if any: when it is
+        set (a reason, or True from a manifest) no pixel is read and the placeholder says why.
+        """
+        if isinstance(withheld, str) and withheld:
+            return Thumbnail(None, withheld_reason(withheld))
+        if isinstance(withheld, (bool, np.bool_)) and withheld:
+            return Thumbnail(None, withheld_reason("marked in the stored metadata"))
         if not isinstance(path, str) or not path:
             return Thumbnail(None, "no file path stored for this image")
         images = self._read(path)
@@ -88,10 +103,17 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
+def withheld_reason(reason: str) -> str:
+    """The placeholder text of an image whose pixels are withheld for ``reason``."""
+    return f"pixels withheld: {reason}"
+
+
 def _reason(err: BaseException, path: str) -> str:
     """Why a file could not be read, without repeating its path (shown beside it)."""
     if isinstance(err, FileNotFoundError):
         return "file not found"
+    if isinstance(err, IdentifiablePixelsError):
+        return withheld_reason(err.reason)
     text = " ".join(str(err).split())
     if text.startswith(f"{path}: "):
         text = text[len(path) + 2:]

@@ -1,7 +1,9 @@
 """DICOM reader on files shipped with pydicom and pydicom-data (no downloads)."""
 from __future__ import annotations
 
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pydicom
@@ -11,7 +13,13 @@ from pydicom.pixels import apply_modality_lut
 
 from fmood.errors import InvalidInputError
 from fmood.io import read_image
-from fmood.io.dicom import CT_WINDOWS, TECHNICAL_FIELDS, read_dicom
+from fmood.io.dicom import (
+    CT_WINDOWS,
+    TECHNICAL_FIELDS,
+    IdentifiablePixelsError,
+    read_dicom,
+    text_hash,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -174,3 +182,105 @@ def test_dispatch_without_suffix_by_preamble(tmp_path):
     (image,) = read_image(path, window="bone")
     (expected,) = read_dicom(local("CT_small.dcm"), window="bone")
     np.testing.assert_array_equal(image.pixels, expected.pixels)
+
+
+# Privacy: free text sanitised, identifiable pixels refused (fmood.io.dicom docstring).
+NAMES = ["DOE^JOHN", "Doe^John^^Mr", "John Doe", "DOE, JOHN", "MRN 1234567", "19700101"]
+
+
+def dicom_with(tmp_path, name="case.dcm", **tags) -> str:
+    """CT_small.dcm with ``tags`` set (keyword -> value), saved under ``tmp_path``."""
+    ds = pydicom.dcmread(local("CT_small.dcm"))
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    path = tmp_path / name
+    ds.save_as(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("field", ["Manufacturer", "ManufacturerModelName", "BodyPartExamined",
+                                   "Modality"])
+def test_a_patient_name_in_a_text_field_never_reaches_the_metadata(tmp_path, field, name):
+    (image,) = read_dicom(dicom_with(tmp_path, **{field: name}))
+    assert image.metadata[field] == text_hash(name)
+    assert re.fullmatch(r"sha256:[0-9a-f]{8}", image.metadata[field])
+    text = repr(image.metadata).upper()
+    assert all(part not in text for part in re.split(r"[\^, ]+", name.upper()) if part)
+
+
+def test_equal_texts_hash_equally_so_images_still_group(tmp_path):
+    (a,) = read_dicom(dicom_with(tmp_path, "a.dcm", Manufacturer="Acme Imaging Lab 7"))
+    (b,) = read_dicom(dicom_with(tmp_path, "b.dcm", Manufacturer=" ACME  imaging lab 7 "))
+    (c,) = read_dicom(dicom_with(tmp_path, "c.dcm", Manufacturer="Other Lab"))
+    assert a.metadata["Manufacturer"] == b.metadata["Manufacturer"] != c.metadata["Manufacturer"]
+
+
+def test_known_vendors_models_and_coded_terms_are_kept(tmp_path):
+    path = dicom_with(tmp_path, Manufacturer="Philips Medical Systems",
+                      ManufacturerModelName="Discovery MR750w", BodyPartExamined="whole body")
+    (image,) = read_dicom(path)
+    assert image.metadata["Manufacturer"] == "Philips Medical Systems"
+    assert image.metadata["ManufacturerModelName"] == "Discovery MR750w"
+    assert image.metadata["BodyPartExamined"] == "WHOLEBODY"  # PS3.16 Annex L term
+    assert image.metadata["Modality"] == "CT"
+    assert image.metadata["PhotometricInterpretation"] == "MONOCHROME2"
+
+
+def test_free_text_drop_leaves_unknown_text_out_and_keep_copies_it(tmp_path):
+    path = dicom_with(tmp_path, Manufacturer="DOE^JOHN", ManufacturerModelName="Ingenia")
+    (dropped,) = read_dicom(path, free_text="drop")
+    assert "Manufacturer" not in dropped.metadata
+    assert dropped.metadata["ManufacturerModelName"] == "Ingenia"
+    (kept,) = read_dicom(path, free_text="keep")
+    assert kept.metadata["Manufacturer"] == "DOE^JOHN"
+    with pytest.raises(InvalidInputError, match="free_text.*'hash', 'drop', 'keep'.*'none'"):
+        read_dicom(path, free_text="none")
+
+
+def test_text_in_a_numeric_field_is_left_out_unseen(tmp_path):
+    ds = pydicom.dcmread(local("CT_small.dcm"))
+    del ds["KVP"]
+    ds.add_new(0x00180060, "LO", "DOE^JOHN")  # KVP (a DS) holding a name
+    path = tmp_path / "kvp.dcm"
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydicom's invalid-value warning would print the name
+        (image,) = read_dicom(path)
+    assert "KVP" not in image.metadata and "DOE" not in repr(image.metadata)
+    assert image.metadata["SliceThickness"] == 5.0
+
+
+@pytest.mark.parametrize(("tags", "reason"), [
+    ({"BurnedInAnnotation": "YES"}, "burned-in annotation"),
+    ({"RecognizableVisualFeatures": "YES"}, "recognizable visual features"),
+    ({"BurnedInAnnotation": "yes ", "RecognizableVisualFeatures": "YES"},
+     "burned-in annotation, recognizable visual features"),
+    ({"BurnedInAnnotation": "MAYBE"}, "burned-in annotation"),  # odd value: assume yes
+])
+def test_identifiable_pixels_are_refused_by_default(tmp_path, monkeypatch, tags, reason):
+    path = dicom_with(tmp_path, **tags)
+    monkeypatch.setattr(pydicom.Dataset, "pixel_array", property(lambda ds: pytest.fail("decoded")))
+    with pytest.raises(IdentifiablePixelsError) as caught:
+        read_image(path)
+    assert isinstance(caught.value, InvalidInputError)  # a failure row, not a crash
+    assert caught.value.reason == reason and str(caught.value).startswith(f"{path}: ")
+    assert "identifiable_pixels='embed'" in str(caught.value)
+
+
+def test_identifiable_pixels_embed_reads_them_and_records_why(tmp_path):
+    path = dicom_with(tmp_path, BurnedInAnnotation="YES")
+    (image,) = read_dicom(path, identifiable_pixels="embed")
+    (plain,) = read_dicom(local("CT_small.dcm"))
+    np.testing.assert_array_equal(image.pixels, plain.pixels)
+    assert image.metadata["pixels_withheld"] == "burned-in annotation"
+    assert "pixels_withheld" not in plain.metadata
+    with pytest.raises(InvalidInputError, match="identifiable_pixels.*'skip', 'embed'"):
+        read_dicom(path, identifiable_pixels="show")
+
+
+def test_burned_in_annotation_no_reads_normally(tmp_path):
+    path = dicom_with(tmp_path, BurnedInAnnotation="NO", RecognizableVisualFeatures="NO")
+    (image,) = read_dicom(path)
+    assert "pixels_withheld" not in image.metadata

@@ -6,7 +6,9 @@ import io
 
 import numpy as np
 import pandas as pd
+import pydicom
 from PIL import Image
+from pydicom.data import get_testdata_file
 
 from fmood.report.thumbnails import ThumbnailMaker
 
@@ -54,3 +56,34 @@ def test_missing_unreadable_and_absent_files_get_a_reason(tmp_path):
     assert "unsupported file type" in make(str(tmp_path / "notes.txt"), None).reason
     assert make(None, None).reason == "no file path stored for this image"
     assert make(pd.NA, None).reason == "no file path stored for this image"
+
+
+def _dicom(tmp_path, **tags) -> str:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    path = tmp_path / "scan.dcm"
+    ds.save_as(path)
+    return str(path)
+
+
+def test_a_dicom_with_burned_in_annotation_gets_a_placeholder_not_its_pixels(tmp_path):
+    make = ThumbnailMaker()
+    assert make(_dicom(tmp_path), None).data_uri is not None  # the same file, unflagged
+    thumb = ThumbnailMaker()(_dicom(tmp_path, BurnedInAnnotation="YES"), None)
+    assert thumb.data_uri is None and thumb.reason == "pixels withheld: burned-in annotation"
+    thumb = ThumbnailMaker()(_dicom(tmp_path, RecognizableVisualFeatures="YES"), None)
+    assert thumb.data_uri is None
+    assert thumb.reason == "pixels withheld: recognizable visual features"
+
+
+def test_a_stored_pixels_withheld_reason_hides_even_a_clean_file(tmp_path):
+    path = tmp_path / "face.png"
+    Image.fromarray(np.full((8, 8), 99, dtype=np.uint8)).save(path)
+    make = ThumbnailMaker()
+    thumb = make(str(path), None, "recognizable visual features")
+    assert thumb.data_uri is None
+    assert thumb.reason == "pixels withheld: recognizable visual features"
+    assert make(str(path), None, True).reason == "pixels withheld: marked in the stored metadata"
+    for no_reason in (None, pd.NA, float("nan"), "", False):
+        assert make(str(path), None, no_reason).data_uri is not None

@@ -7,6 +7,9 @@ from numpy.typing import ArrayLike
 from fmood.errors import InvalidInputError, NotFittedError
 
 _MAX_LISTED_ROWS = 10
+#: dtype kinds of real numbers (bool, signed and unsigned integers, floats): the dtypes whose
+#: float32 cast loses nothing but rounding.
+REAL_KINDS = "biuf"
 
 
 def check_embeddings(
@@ -18,12 +21,13 @@ def check_embeddings(
 ) -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 array of shape (n_samples, n_features).
 
-    Raises :class:`InvalidInputError` for a wrong number of axes, too few rows, a wrong
-    feature dimension, or non-finite values (naming the offending rows).
+    Accepted dtypes are the real ones: bool, integers and floats (rounded to float32).
+    Raises :class:`InvalidInputError` for any other dtype (complex: the cast would drop
+    the imaginary part; objects, strings, dates), a wrong number of axes, too few rows,
+    a wrong feature dimension, or non-finite values (naming the offending rows).
     """
     arr = np.asarray(X)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InvalidInputError(f"{name} must be numeric, got dtype {arr.dtype}")
+    check_real(arr.dtype, name)
     if arr.ndim != 2:
         raise InvalidInputError(
             f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
@@ -49,6 +53,19 @@ def check_embeddings(
     return arr
 
 
+def check_real(dtype: np.dtype, name: str) -> None:
+    """Refuse a dtype whose cast to float32 would lose more than rounding: all but real numbers."""
+    if dtype.kind == "c":
+        raise InvalidInputError(
+            f"{name} is complex ({dtype}); fmood does not cast it to real, which would drop the "
+            "imaginary part: pass np.real(X), np.abs(X) or both parts as features"
+        )
+    if dtype.kind not in REAL_KINDS:
+        raise InvalidInputError(
+            f"{name} must be numeric (bool, integers or floats), got dtype {dtype}"
+        )
+
+
 def nonfinite_rows(X: np.ndarray) -> np.ndarray:
     """Indices of the rows of ``X`` that hold a NaN or an infinity (also float32 overflow)."""
     return np.flatnonzero(~np.isfinite(X).all(axis=1))
@@ -56,7 +73,9 @@ def nonfinite_rows(X: np.ndarray) -> np.ndarray:
 
 def drop_nonfinite(X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Split off non-finite rows: return (finite rows as float32, indices of dropped rows)."""
-    arr = np.asarray(X, dtype=np.float32)
+    arr = np.asarray(X)
+    check_real(arr.dtype, "X")
+    arr = arr.astype(np.float32, copy=False)
     if arr.ndim != 2:
         raise InvalidInputError(f"X must be 2-D (n_samples, n_features), got shape {arr.shape}")
     bad = nonfinite_rows(arr)

@@ -48,3 +48,17 @@ def test_dimension_and_positive_int():
     for bad in (0, -1, 2.5, True):
         with pytest.raises(InvalidInputError, match="k must be"):
             check_positive_int(bad, "k")
+
+
+def test_complex_is_refused_not_cast():
+    X = np.ones((3, 2), dtype=np.complex64) * 1j
+    with pytest.raises(InvalidInputError, match=r"X is complex \(complex64\).*imaginary part"):
+        check_embeddings(X)
+    with pytest.raises(InvalidInputError, match="complex"):
+        drop_nonfinite(X)
+
+
+def test_bool_and_integers_are_exact_real_inputs():
+    np.testing.assert_array_equal(check_embeddings(np.array([[True, False]])), [[1.0, 0.0]])
+    integers = np.array([[3, -2]], dtype=np.int8)
+    np.testing.assert_array_equal(check_embeddings(integers), [[3.0, -2.0]])

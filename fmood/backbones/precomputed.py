@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fmood.errors import InvalidInputError
+from fmood.io.arrays import open_npy
 from fmood.io.dataset import Record, file_sha256, list_manifest
 from fmood.store import Fingerprint
 
@@ -23,7 +24,6 @@ from fmood.store import Fingerprint
 PRECOMPUTED = "precomputed"
 PREPROCESSING = "precomputed"
 _SCAN_ROWS = 65536
-_NPY_MAGIC = b"\x93NUMPY"
 _SHOWN = 10
 
 
@@ -74,33 +74,7 @@ def precomputed_fingerprint(
 def _load_array(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such .npy file")
-    with path.open("rb") as handle:
-        if handle.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-            raise InvalidInputError(
-                f"{path}: not a .npy file (no NumPy header); save the vectors with numpy.save"
-            )
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:  # object arrays refuse to load without pickle
-        raise InvalidInputError(
-            f"{path}: cannot be read without unpickling Python objects ({exc}); save the "
-            "vectors as a numeric array"
-        ) from exc
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"{path}: not a readable .npy file ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise InvalidInputError(f"{path}: holds {type(array).__name__}, expected one .npy array")
-    if array.ndim != 2:
-        raise InvalidInputError(
-            f"{path}: vectors must be a 2-D array (n, dim), got shape {array.shape}"
-        )
-    if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise InvalidInputError(f"{path}: vectors must be real numbers, got dtype {array.dtype}")
-    if array.shape[1] == 0:
-        raise InvalidInputError(f"{path}: vectors have 0 dimensions, shape {array.shape}")
-    return array
+    return open_npy(path)
 
 
 def _nonfinite_rows(array: np.ndarray) -> np.ndarray:
@@ -140,7 +114,8 @@ def load_precomputed(
     Parameters
     ----------
     vectors_npy : path
-        A ``.npy`` array of shape (n, dim), read with ``allow_pickle=False`` and memory-mapped.
+        A ``.npy`` array of shape (n, dim) of real numbers, memory-mapped after its header is
+        checked against the file (:func:`fmood.io.arrays.open_npy`; nothing is unpickled).
     manifest_csv : path
         CSV with n rows in the order of the vectors: a ``path`` column (relative paths are
         resolved against the CSV's folder; the files need not exist here) and any metadata.
@@ -154,7 +129,8 @@ def load_precomputed(
     FileNotFoundError
         A file is missing.
     InvalidInputError
-        Not a numeric 2-D array, a row count other than the manifest's, NaN or infinite
+        Not a 2-D array of real numbers (complex refused), a header that does not match
+        the file's size, a row count other than the manifest's, NaN or infinite
         rows (named, with their paths), or a bad manifest.
     """
     source = Path(vectors_npy)

@@ -73,7 +73,7 @@ examples:
 
 _READ_FLAGS = {"window": "--window", "axis": "--axis", "stride": "--stride",
                "max_slices": "--max-slices", "free_text": "--free-text",
-               "identifiable_pixels": "--identifiable-pixels"}
+               "identifiable_pixels": "--identifiable-pixels", "max_pixels": "--max-pixels"}
 _BACKBONE_FLAGS = {"layers": "--layers", "pooling": "--pooling"}
 
 
@@ -149,6 +149,9 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=_positive, metavar="K", help="NIfTI: every K-th slice")
     p.add_argument("--max-slices", type=_positive, metavar="N",
                    help="NIfTI: at most N slices per volume, evenly spaced")
+    p.add_argument("--max-pixels", type=_positive, metavar="N",
+                   help="refuse an image (a raster, a frame, a slice) of more than N pixels "
+                        "before decoding (default: 2**26 = 8192 x 8192)")
     p.add_argument("--free-text", choices=FREE_TEXT_MODES,
                    help="DICOM text that is not a known code, vendor or model: hash (default), "
                         "drop, or keep as written (trusted de-identified data only)")

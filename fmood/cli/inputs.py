@@ -9,6 +9,7 @@ import pandas as pd
 
 from fmood._validation import check_embeddings
 from fmood.errors import InvalidInputError
+from fmood.io.arrays import REAL_KINDS, TEXT_KINDS, open_npy, read_npy
 from fmood.store import FeatureStore
 
 
@@ -19,7 +20,9 @@ class EmbeddingSource:
     Attributes
     ----------
     path : Path
-    embeddings : ndarray of shape (n_samples, n_features), float32
+    embeddings : ndarray of shape (n_samples, n_features)
+        float32 and finite; with ``load_source(..., mmap=True)`` on a ``.npy`` file, the
+        file's read-only memory map, as stored (any real dtype, values unchecked).
     metadata : DataFrame of n_samples rows, or None for a ``.npy`` file
     """
 
@@ -53,39 +56,40 @@ class EmbeddingSource:
         return values.to_numpy()
 
 
-def load_source(path: str | Path) -> EmbeddingSource:
-    """Read embeddings from a ``.npy`` file (2-D, numeric) or a feature store directory."""
+def load_source(path: str | Path, *, mmap: bool = False) -> EmbeddingSource:
+    """Read embeddings from a ``.npy`` file (2-D, real numbers) or a feature store directory.
+
+    With ``mmap=True`` a ``.npy`` file's embeddings are :func:`fmood.io.arrays.open_npy`'s
+    read-only memory map of shape (n_samples, n_features), in the file's dtype and with
+    values not yet checked: convert and check each chunk with
+    :func:`fmood._validation.check_embeddings`. A store is read as without ``mmap``.
+    """
     path = Path(path)
     if path.is_dir():
         store = FeatureStore.open(path)
         X = check_embeddings(store.embeddings, f"store {path}")
         return EmbeddingSource(path, X, store.metadata.reset_index(drop=True))
+    _check_exists(path)
+    if mmap:
+        return EmbeddingSource(path, open_npy(path), None)
     return EmbeddingSource(path, check_embeddings(load_npy(path), str(path)), None)
 
 
-def load_npy(path: str | Path) -> np.ndarray:
-    """The array in ``.npy`` file ``path``; never unpickles."""
-    path = Path(path)
+def _check_exists(path: Path) -> None:
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no such file or directory; expected a .npy file or a feature store"
         )
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "Object arrays" in str(err):
-            problem = "it holds Python objects; save a numeric array"
-        else:
-            problem = f"it is not a readable .npy file ({err})"
-        raise InvalidInputError(f"cannot read {path}: {problem}") from None
-    except EOFError:
-        raise InvalidInputError(f"cannot read {path}: the file is empty or truncated") from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise InvalidInputError(
-            f"cannot read {path}: it is an .npz archive; save a single array with np.save"
-        )
-    return array
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """The array in ``.npy`` file ``path``: real numbers or text, header checked, never unpickled.
+
+    See :func:`fmood.io.arrays.read_npy` for what is refused (complex numbers included).
+    """
+    path = Path(path)
+    _check_exists(path)
+    return read_npy(path, kinds=REAL_KINDS + TEXT_KINDS)
 
 
 def per_sample(

@@ -5,6 +5,10 @@
 * ``.png .jpg .jpeg .tif .tiff`` -> :func:`read_raster`
 * ``.dcm .dicom``, or no suffix with a DICOM 'DICM' preamble -> :func:`read_dicom`
 * ``.nii .nii.gz`` -> :func:`read_nifti`
+
+Only regular files are read, and an image (a raster, a page, a slice) of more than
+``max_pixels`` pixels (default :data:`MAX_PIXELS`) is refused from its header, before it
+is decoded. ``.npy`` arrays are read by :mod:`fmood.io.arrays`.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any
 
 from fmood.errors import InvalidInputError
 from fmood.io.dicom import CT_WINDOWS, DICOM_SUFFIXES, read_dicom
-from fmood.io.image import Image, check_file
+from fmood.io.image import MAX_PIXELS, Image, check_file
 from fmood.io.nifti import NIFTI_SUFFIXES, read_nifti
 from fmood.io.raster import RASTER_SUFFIXES, read_raster
 
@@ -21,6 +25,7 @@ SUPPORTED_SUFFIXES = RASTER_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
 
 __all__ = [
     "CT_WINDOWS",
+    "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
     "Image",
     "read_dicom",

@@ -21,13 +21,14 @@ import pandas as pd
 
 from fmood.errors import InvalidInputError
 from fmood.io import SUPPORTED_SUFFIXES, read_dicom, read_image, read_nifti, read_raster
-from fmood.io.image import Image
+from fmood.io.image import Image, open_regular
 from fmood.io.nifti import NIFTI_SUFFIXES
 from fmood.io.raster import RASTER_SUFFIXES
 from fmood.store.atomic import write_atomic
 
 __all__ = [
     "FAILURE_COLUMNS",
+    "MAX_HASH_BYTES",
     "READ_ERRORS",
     "READ_OPTIONS",
     "Record",
@@ -61,6 +62,9 @@ READ_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 _SHOWN_DUPLICATES = 5
 _HASH_BLOCK = 1 << 20
+#: Largest file :func:`file_sha256` hashes (64 GiB): above any image or vector file fmood
+#: reads; a larger one is more likely a mistake than a dataset file.
+MAX_HASH_BYTES = 64 << 30
 
 
 @dataclass(frozen=True)
@@ -212,11 +216,35 @@ def list_dataset(source: str | Path) -> list[Record]:
     )
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, read 1 MiB at a time."""
+def file_sha256(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> str:
+    """SHA-256 of a regular file's bytes, read 1 MiB at a time.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    max_bytes : int or None
+        Refuse a larger file; None uses :data:`MAX_HASH_BYTES`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InvalidInputError
+        A device (``/dev/zero`` would be hashed forever), FIFO, socket or directory, or a
+        file of more than ``max_bytes`` bytes (also one that grows past it while hashed).
+    """
+    limit = MAX_HASH_BYTES if max_bytes is None else max_bytes
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        hashed = 0
         while block := handle.read(_HASH_BLOCK):
+            hashed += len(block)
+            if max(size, hashed) > limit:
+                raise InvalidInputError(
+                    f"{path}: {max(size, hashed):,} bytes, more than the {limit:,} fmood hashes "
+                    "(fmood.io.dataset.MAX_HASH_BYTES); raise that limit if the file is genuine"
+                )
             digest.update(block)
     return digest.hexdigest()
 

@@ -59,7 +59,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID
 
 from fmood.errors import InvalidInputError
-from fmood.io.image import Image, check_file
+from fmood.io.image import Image, check_file, check_pixels, resolve_max_pixels
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
@@ -100,6 +100,8 @@ _NUMERIC_FIELDS = frozenset(TECHNICAL_FIELDS) - {
     "PhotometricInterpretation",
 }
 FREE_TEXT_MODES = ("hash", "drop", "keep")
+#: A multi-frame file may hold this many times ``max_pixels`` in all its frames together.
+MULTIFRAME_FACTOR = 8
 IDENTIFIABLE_PIXELS_MODES = ("skip", "embed")
 
 def _terms(text: str) -> frozenset[str]:
@@ -433,6 +435,7 @@ def read_dicom(
     window: str | tuple[float, float] | None = None,
     free_text: str = "hash",
     identifiable_pixels: str = "skip",
+    max_pixels: int | None = None,
 ) -> list[Image]:
     """Read one DICOM file into one Image per frame.
 
@@ -454,6 +457,11 @@ def read_dicom(
         :class:`IdentifiablePixelsError` before its pixels are decoded ("skip"), or is
         read with the reason in ``metadata["pixels_withheld"]`` ("embed"); reports never
         show its pixels either way.
+    max_pixels : int, optional
+        Refuse, from the header and before decoding, a frame of more pixels than this
+        (default :data:`fmood.io.image.MAX_PIXELS`), or a multi-frame file whose frames
+        together hold more than ``MULTIFRAME_FACTOR`` times as many (pydicom decodes a
+        file's frames at once).
 
     Returns
     -------
@@ -487,8 +495,12 @@ def read_dicom(
     withheld = identifiable_pixels_reason(ds)
     if withheld is not None and identifiable_pixels == "skip":
         raise IdentifiablePixelsError(path, withheld)
-    stored = _pixel_array(ds, path)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    limit = resolve_max_pixels(path, max_pixels)
+    frame_shape = (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    check_pixels(path, "a frame" if n_frames > 1 else "image", frame_shape, limit)
+    check_pixels(path, f"{n_frames} frames", (n_frames, *frame_shape), MULTIFRAME_FACTOR * limit)
+    stored = _pixel_array(ds, path)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
 

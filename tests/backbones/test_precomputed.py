@@ -106,11 +106,11 @@ def test_non_finite_rows_are_named_with_their_paths(files, tmp_path):
 @pytest.mark.parametrize(
     ("array", "message"),
     [
-        (np.zeros(N), r"2-D array \(n, dim\), got shape \(7,\)"),
+        (np.zeros(N), r"must be 2-D \(n, dim\), got shape \(7,\)"),
         (np.zeros((N, 2, 2)), "2-D"),
         (np.zeros((N, 0)), "0 dimensions"),
         (np.array([["a"] * 2] * N), "real numbers"),
-        (np.zeros((N, 2), dtype=complex), "real numbers"),
+        (np.zeros((N, 2), dtype=complex), "complex numbers .* imaginary part"),
         (np.array([object()] * N, dtype=object), "unpickling"),
     ],
 )
@@ -133,3 +133,13 @@ def test_bad_files(files, tmp_path):
         load_precomputed(npy, tmp_path)
     with pytest.raises(InvalidInputError, match="without ':'"):
         load_precomputed(npy, csv, name="a:b")
+
+
+def test_forged_header_is_refused_before_mapping(files):
+    npy, csv, _ = files
+    with open(npy, "wb") as handle:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (N, 10**12)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.write(bytes(N * D * 4))
+    with pytest.raises(InvalidInputError, match=r"truncated: .*shape \(7, 1000000000000\)"):
+        load_precomputed(npy, csv)

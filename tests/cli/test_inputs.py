@@ -32,7 +32,7 @@ def test_missing_file_names_the_path(tmp_path):
     [
         (lambda p: np.save(p, np.zeros(5)), r"must be 2-D .* got shape \(5,\)"),
         (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "holds Python objects"),
-        (lambda p: p.write_text("not a numpy file at all"), "not a readable .npy file"),
+        (lambda p: p.write_text("not a numpy file at all"), "not a .npy file"),
         (lambda p: p.write_bytes(b""), "empty or truncated"),
         (lambda p: _save_npz_as(p), "an .npz archive"),
         (lambda p: np.save(p, np.array([["a", "b"]])), "must be numeric"),
@@ -90,3 +90,29 @@ def test_parse_rows():
         parse_rows("0,8", 8)
     with pytest.raises(InvalidInputError, match="comma-separated integers"):
         parse_rows("0;5", 8)
+
+
+def test_mmap_source_is_the_file_mapped_not_copied(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.arange(12, dtype=np.float64).reshape(4, 3))
+    source = load_source(path, mmap=True)
+    assert isinstance(source.embeddings, np.memmap) and source.embeddings.dtype == np.float64
+    assert source.dim == 3 and source.metadata is None
+    np.testing.assert_array_equal(source.embeddings[1], [3.0, 4.0, 5.0])
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_complex_embeddings_are_refused(tmp_path, mmap):
+    path = tmp_path / "z.npy"
+    np.save(path, np.ones((4, 3), dtype=np.complex64))
+    with pytest.raises(InvalidInputError, match="z.npy: it holds complex numbers"):
+        load_source(path, mmap=mmap)
+
+
+def test_forged_header_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "forged.npy"
+    with open(path, "wb") as handle:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (10**13,)}
+        np.lib.format.write_array_header_1_0(handle, header)
+    with pytest.raises(InvalidInputError, match="forged.npy: truncated"):
+        load_npy(path)

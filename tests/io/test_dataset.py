@@ -184,9 +184,11 @@ def test_read_record_merges_manifest_and_reader_metadata(tmp_path, ct_small):
 
 def test_unknown_read_option_lists_what_each_reader_takes(tmp_path, camera):
     png = _png(tmp_path / "a.png", camera)
-    with pytest.raises(InvalidInputError, match=r"'windw'.*dicom: window; nifti: axis, stride"):
+    message = r"'windw'.*raster: max_pixels; dicom: window.*; nifti: axis, stride"
+    with pytest.raises(InvalidInputError, match=message):
         load_records([Record(str(png))], windw="lung")
-    assert READ_OPTIONS["raster"] == ()
+    assert READ_OPTIONS["raster"] == ("max_pixels",)
+    assert READ_OPTIONS["nifti"][-1] == "max_pixels"
     assert check_read_options(None) == {}
 
 

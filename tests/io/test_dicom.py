@@ -16,6 +16,7 @@ from fmood.io import read_image
 from fmood.io.dicom import (
     CT_WINDOWS,
     TECHNICAL_FIELDS,
+    MULTIFRAME_FACTOR,
     IdentifiablePixelsError,
     read_dicom,
     text_hash,
@@ -107,6 +108,17 @@ def test_multiframe_one_image_per_frame():
     stored = pydicom.dcmread(path).pixel_array.astype(np.float64)
     expected = (stored - stored.min()) / (stored.max() - stored.min())  # min-max over the file
     np.testing.assert_allclose(np.stack([image.pixels for image in images]), expected, atol=1e-6)
+
+
+def test_frames_over_max_pixels_are_refused_before_decoding(monkeypatch):
+    path = local("emri_small.dcm")  # 10 frames of 64 x 64 = 40,960 pixels
+    monkeypatch.setattr(pydicom.Dataset, "pixel_array", property(lambda ds: pytest.fail("decoded")))
+    with pytest.raises(InvalidInputError, match=r"emri_small.dcm: a frame of 64 x 64 = 4,096"):
+        read_dicom(path, max_pixels=4095)
+    with pytest.raises(InvalidInputError, match=r"10 frames of 10 x 64 x 64 = 40,960"):
+        read_dicom(path, max_pixels=40960 // MULTIFRAME_FACTOR - 1)
+    monkeypatch.undo()
+    assert len(read_dicom(path, max_pixels=40960 // MULTIFRAME_FACTOR)) == 10
 
 
 def test_monochrome1_inverted():

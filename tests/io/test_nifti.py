@@ -93,3 +93,56 @@ def test_bad_parameters_and_files(tmp_path):
     fake.write_text("not a nifti volume")
     with pytest.raises(InvalidInputError, match="fake.nii.gz"):
         read_image(fake)
+
+
+def _reference(path, axis, stride):
+    """The whole volume, slices along ``axis`` first, clipped to the percentiles of every
+    ``stride``-th slice and scaled as the reader documents."""
+    volume = np.moveaxis(np.asarray(nib.load(path).dataobj, dtype=np.float64), axis, 0)
+    low, high = np.percentile(volume[::stride], [0.5, 99.5])
+    return (np.clip(volume, low, high) - low) / (high - low)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_slices_read_in_slabs_equal_the_whole_volume(axis, monkeypatch):
+    monkeypatch.setattr("fmood.io.nifti._SLAB_BYTES", 3 * 33 * 41 * 8)  # 3 on-disk slices per slab
+    images = read_nifti(ANATOMICAL, axis=axis, skip_empty=False, stride=2)
+    expected = _reference(ANATOMICAL, axis, stride=2)
+    assert [image.frame for image in images] == list(range(0, expected.shape[0], 2))
+    for image in images:
+        np.testing.assert_allclose(image.pixels, expected[image.frame], atol=1e-6)
+
+
+def test_percentiles_beyond_the_sample_are_estimated_from_a_regular_subsample(monkeypatch):
+    monkeypatch.setattr("fmood.io.nifti.PERCENTILE_SAMPLE", 2000)  # the volume has 33,825 voxels
+    volume = np.asarray(nib.load(ANATOMICAL).dataobj, dtype=np.float64)
+    low, high = read_nifti(ANATOMICAL)[0].metadata["clip_range"]
+    exact_low, exact_high = np.percentile(volume, [0.5, 99.5])
+    spread = volume.max() - volume.min()
+    assert abs(low - exact_low) < 0.05 * spread and abs(high - exact_high) < 0.05 * spread
+    assert (low, high) != (exact_low, exact_high)
+
+
+def test_slices_over_max_pixels_are_refused_from_the_header():
+    message = r"anatomical.nii: a slice along axis 2 of 33 x 41 .*max_pixels"
+    with pytest.raises(InvalidInputError, match=message):
+        read_nifti(ANATOMICAL, max_pixels=33 * 41 - 1)
+    assert len(read_nifti(ANATOMICAL, max_pixels=33 * 41)) == 25
+    with pytest.raises(InvalidInputError, match="on-disk slice"):
+        read_nifti(ANATOMICAL, axis=0, max_pixels=41 * 25)
+
+
+def test_no_finite_voxel_names_the_file(tmp_path):
+    path = tmp_path / "nan.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((4, 4, 3), np.nan, dtype=np.float32), np.eye(4)), path)
+    with pytest.raises(InvalidInputError, match=r"nan.nii.gz: volume has no finite voxel"):
+        read_nifti(path)
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    path = tmp_path / "cut.nii.gz"
+    full = tmp_path / "full.nii.gz"
+    nib.save(nib.load(ANATOMICAL), full)
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(InvalidInputError, match="cut.nii.gz: not a readable NIfTI file"):
+        read_nifti(path)

@@ -1,6 +1,8 @@
 """Raster reader on skimage's bundled images written to PNG / TIFF / JPEG with Pillow."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -131,3 +133,51 @@ def test_unknown_suffix_lists_supported(tmp_path):
     path.write_bytes(b"abc")
     with pytest.raises(InvalidInputError, match=r"scan\.xyz.*\.png.*\.dcm.*\.nii\.gz"):
         read_image(path)
+
+
+def test_more_pixels_than_max_pixels_is_refused_before_decoding(tmp_path, camera):
+    path = tmp_path / "camera.png"
+    PILImage.fromarray(camera).save(path)
+    message = r"camera.png: image of 512 x 512 = 262,144 pixels .*= 262,143.*--max-pixels"
+    with pytest.raises(InvalidInputError, match=message):
+        read_raster(path, max_pixels=512 * 512 - 1)
+    assert read_raster(path, max_pixels=512 * 512)[0].pixels.shape == (512, 512)
+    with pytest.raises(InvalidInputError, match="max_pixels must be a positive integer"):
+        read_raster(path, max_pixels=0)
+
+
+def test_default_max_pixels_is_the_module_constant(tmp_path, camera, monkeypatch):
+    path = tmp_path / "camera.png"
+    PILImage.fromarray(camera).save(path)
+    monkeypatch.setattr("fmood.io.image.MAX_PIXELS", 1000)
+    with pytest.raises(InvalidInputError, match="max_pixels = 1,000"):
+        read_image(path)
+
+
+def test_each_tiff_page_is_checked(tmp_path, camera):
+    path = tmp_path / "pages.tif"
+    pages = [PILImage.fromarray(camera[:8, :8]), PILImage.fromarray(camera)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    with pytest.raises(InvalidInputError, match="page 1 of 512 x 512"):
+        read_raster(path, max_pixels=1000)
+
+
+def test_band_conversion_matches_whole_image(tmp_path, retina, monkeypatch):
+    """Images converted in several bands equal the whole-image conversion."""
+    monkeypatch.setattr("fmood.io.raster._BAND_PIXELS", 3 * retina.shape[1] + 7)
+    path = tmp_path / "retina.png"
+    PILImage.fromarray(retina).convert("P").save(path)
+    expected = np.asarray(PILImage.open(path).convert("RGB"), dtype=np.float32) / np.float32(255)
+    np.testing.assert_array_equal(read_raster(path)[0].pixels, expected)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "dir"])
+def test_non_regular_files_are_refused(tmp_path, special):
+    if special == "fifo":
+        special = tmp_path / "pipe.png"
+        os.mkfifo(special)
+    elif special == "dir":
+        special = tmp_path / "folder.png"
+        special.mkdir()
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        read_image(special)

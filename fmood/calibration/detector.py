@@ -2,20 +2,36 @@
 from __future__ import annotations
 
 import json
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
 import fmood
-from fmood._validation import check_embeddings, check_is_fitted, check_per_sample
+from fmood._validation import (
+    check_embeddings,
+    check_is_fitted,
+    check_per_sample,
+    check_positive_int,
+)
 from fmood.calibration.combine import benjamini_hochberg, cauchy_statistic
 from fmood.calibration.conformal import ConformalCalibrator
 from fmood.calibration.split import calibration_split
 from fmood.errors import InvalidInputError, StoreCorruptError, StoreVersionError
-from fmood.scorers.base import BaseScorer, get_scorer, l2_normalize
+from fmood.scorers.base import (
+    FEATURES,
+    BaseScorer,
+    StateSpec,
+    check_params,
+    check_state,
+    construct,
+    get_scorer,
+    l2_normalize,
+)
 from fmood.store.atomic import staged_directory, write_atomic, write_bytes_atomic
 from fmood.store.index import build_index, search, train_and_add
 
@@ -23,8 +39,12 @@ ScorerSpec = str | BaseScorer | tuple[str, dict[str, Any]]
 
 #: The default scorers; see :class:`OODDetector` for why these.
 DEFAULT_SCORERS: tuple[ScorerSpec, ...] = ("mahalanobis", "residual")
-FORMAT_VERSION = 1
+#: 2: Mahalanobis and residual states may be in the Gram form (``basis_``, ``principal_``),
+#: which fmood before it cannot read; version 1 files still load.
+FORMAT_VERSION = 2
 _POOLED = "__pooled__"
+#: What a damaged or edited detector file needs.
+_FIX = "the detector files are damaged or were edited; re-fit the detector and save it again"
 
 
 class OODDetector:
@@ -280,36 +300,45 @@ class OODDetector:
 
     @classmethod
     def load(cls, path: str | Path) -> "OODDetector":
-        """Read a detector written by :meth:`save`."""
+        """Read a detector written by :meth:`save`.
+
+        Every field of ``detector.json`` and every array of ``arrays.npz`` (read without
+        pickle) is checked against what ``save`` writes; anything else raises
+        :class:`~fmood.errors.StoreCorruptError` naming the file and the field, or
+        :class:`~fmood.errors.StoreVersionError` for a newer format.
+        """
         path = Path(path)
-        config_file = path / "detector.json"
+        config_file, arrays_file = path / "detector.json", path / "arrays.npz"
+        config = _read_config(config_file)
+        arrays = _read_arrays(arrays_file)
         try:
-            config = json.loads(config_file.read_text())
-            if config.get("format") != "fmood.detector":
-                raise KeyError("format")
-            arrays = dict(np.load(path / "arrays.npz", allow_pickle=False))
-        except FileNotFoundError as err:
-            raise StoreCorruptError(f"{err.filename}: missing; not a saved OODDetector") from None
-        except (ValueError, KeyError, OSError) as err:
-            raise StoreCorruptError(f"{path}: not a readable saved OODDetector ({err})") from None
-        if config["format_version"] > FORMAT_VERSION:
-            raise StoreVersionError(
-                f"{config_file}: format version {config['format_version']} is newer than this "
-                f"fmood reads ({FORMAT_VERSION}); upgrade fmood"
-            )
-        detector = cls(**config["params"], scorers=[s["name"] for s in config["scorers"]])
-        detector.scorers_ = []
-        for i, spec in enumerate(config["scorers"]):
-            prefix = f"scorer{i}."
-            state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            detector.scorers_.append(get_scorer(spec["name"], **spec["params"]).set_state(state))
+            params = construct(cls, "detector", "OODDetector", config["params"])._params()
+            check_params(cls, {k: v for k, v in params.items() if k != "scorers"})
+            check_positive_int(params["domain_neighbors"], "domain_neighbors")
+        except InvalidInputError as err:
+            raise StoreCorruptError(f"{config_file}: params: {err}; {_FIX}") from None
+        detector = cls(**{**params, "scorers": [s["name"] for s in config["scorers"]]})
+        scorers = [_configured_scorer(spec, f"{config_file}: scorers[{i}]") for i, spec in enumerate(config["scorers"])]
+        n_features = config["n_features_in"]
+        try:
+            _check_arrays(arrays, config)
+            detector.scorers_ = [
+                _restored_scorer(scorer, arrays, f"scorer{i}.", n_features) for i, scorer in enumerate(scorers)
+            ]
+        except InvalidInputError as err:
+            raise StoreCorruptError(f"{arrays_file}: {err}; {_FIX}") from None
+        for i, scorer in enumerate(detector.scorers_):
+            try:  # parameters used only when scoring (batch sizes) are checked by scoring a row
+                scorer.score(np.zeros((1, n_features), dtype=np.float32))
+            except InvalidInputError as err:
+                raise StoreCorruptError(f"{config_file}: scorers[{i}]: {err}; {_FIX}") from None
         detector.scorer_names_ = _unique_names([s.name for s in detector.scorers_])
-        detector.calibration_scores_ = arrays["calibration_scores"]
-        detector.n_features_in_ = int(config["n_features_in"])
+        detector.calibration_scores_ = arrays["calibration_scores"].astype(np.float64)
+        detector.n_features_in_ = n_features
         detector.domains_ = None
         if config["domains"] is not None:
             detector.domains_ = np.asarray(config["domains"])
-            detector.domain_reference_ = arrays["domain_reference"]
+            detector.domain_reference_ = arrays["domain_reference"].astype(np.float32)
             detector.domain_reference_codes_ = arrays["domain_reference_codes"]
             detector.calibration_domain_codes_ = arrays["calibration_domain_codes"]
         detector._calibrate()
@@ -364,6 +393,136 @@ def _leave_one_out_p(scores: np.ndarray) -> np.ndarray:
         [n - np.searchsorted(sorted_cols[:, j], scores[:, j], side="left") for j in range(scores.shape[1])]
     )
     return at_or_above / n
+
+
+def _read_config(config_file: Path) -> dict[str, Any]:
+    """``detector.json``, with the type of every field checked."""
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreCorruptError(f"{config_file}: missing; not a saved OODDetector") from None
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bad UTF-8
+        raise StoreCorruptError(f"{config_file}: not readable JSON ({err}); {_FIX}") from None
+    if not isinstance(config, dict) or config.get("format") != "fmood.detector":
+        raise StoreCorruptError(
+            f"{config_file}: not a saved OODDetector (no \"format\": \"fmood.detector\"); "
+            f"if it was one, {_FIX}"
+        )
+
+    def require(ok: bool, field: str, expected: str) -> None:
+        if not ok:
+            found = repr(config.get(field, "(missing)"))[:80]
+            raise StoreCorruptError(f"{config_file}: field {field!r} must be {expected}, got {found}; {_FIX}")
+
+    version = config.get("format_version")
+    require(_is_int(version) and version >= 1, "format_version", "an integer >= 1")
+    if version > FORMAT_VERSION:
+        raise StoreVersionError(
+            f"{config_file}: format version {version} is newer than this fmood reads "
+            f"({FORMAT_VERSION}); upgrade fmood"
+        )
+    require(isinstance(config.get("params"), dict), "params", "an object")
+    scorers = config.get("scorers")
+    require(
+        isinstance(scorers, list) and len(scorers) > 0 and all(
+            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("params"), dict)
+            for s in scorers
+        ),
+        "scorers", "a non-empty list of {\"name\": str, \"params\": object}",
+    )
+    require(_is_int(config.get("n_features_in")) and config["n_features_in"] >= 1, "n_features_in", "an integer >= 1")
+    domains = config.get("domains", "(missing)")
+    require(
+        domains is None or (
+            isinstance(domains, list) and len(domains) > 0 and all(isinstance(d, str) for d in domains)
+            and len(set(domains)) == len(domains)
+        ),
+        "domains", "null or a non-empty list of distinct strings",
+    )
+    return config
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_arrays(arrays_file: Path) -> dict[str, np.ndarray]:
+    """Every array of ``arrays.npz``, read without pickle."""
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+    try:
+        npz = np.load(arrays_file, allow_pickle=False)
+    except FileNotFoundError:
+        raise StoreCorruptError(f"{arrays_file}: missing; not a saved OODDetector") from None
+    except unreadable as err:
+        raise StoreCorruptError(f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise StoreCorruptError(f"{arrays_file}: a single .npy array, not an .npz archive; {_FIX}")
+    try:
+        with npz:
+            return {key: npz[key] for key in npz.files}
+    except unreadable as err:
+        raise StoreCorruptError(f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}") from None
+
+
+def _arrays_spec(with_domains: bool) -> StateSpec:
+    """The detector's own arrays in ``arrays.npz``."""
+    spec: StateSpec = {"calibration_scores": ("f", ("calibration", "scorers"))}
+    if with_domains:
+        spec.update({
+            "domain_reference": ("f", ("reference", FEATURES)),
+            "domain_reference_codes": ("iu", ("reference",)),
+            "calibration_domain_codes": ("iu", ("calibration",)),
+        })
+    return spec
+
+
+def _configured_scorer(spec: dict[str, Any], where: str) -> BaseScorer:
+    """An unfitted scorer from its ``{"name", "params"}`` entry in ``detector.json``."""
+    try:
+        scorer = get_scorer(spec["name"], **spec["params"])
+        check_params(type(scorer), spec["params"])
+    except InvalidInputError as err:
+        raise StoreCorruptError(f"{where}: {err}; {_FIX}") from None
+    return scorer
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], config: dict[str, Any]) -> None:
+    """The detector's own arrays against ``config``; no array that belongs to nobody."""
+    n_scorers, domains = len(config["scorers"]), config["domains"]
+    sizes = check_state(
+        {k: v for k, v in arrays.items() if not k.startswith("scorer")},
+        _arrays_spec(domains is not None),
+        "detector",
+        sizes={"scorers": n_scorers, FEATURES: config["n_features_in"]},
+    )
+    if sizes["calibration"] < 2:
+        raise InvalidInputError("detector state: calibration_scores has fewer than 2 rows")
+    prefixes = {f"scorer{i}" for i in range(n_scorers)}
+    orphans = sorted(
+        k for k in arrays if k.startswith("scorer") and (k.split(".", 1)[0] not in prefixes or "." not in k)
+    )
+    if orphans:
+        raise InvalidInputError(f"detector state: unexpected array(s) {', '.join(orphans)}")
+    for key in ("domain_reference_codes", "calibration_domain_codes") if domains else ():
+        codes = arrays[key]
+        if codes.min() < 0 or codes.max() >= len(domains):
+            raise InvalidInputError(f"detector state: {key} holds codes outside [0, {len(domains)})")
+
+
+def _restored_scorer(
+    scorer: BaseScorer, arrays: dict[str, np.ndarray], prefix: str, n_features: int
+) -> BaseScorer:
+    """``scorer`` with its state restored from the arrays under ``prefix``."""
+    state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    try:
+        scorer.set_state(state)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{prefix.rstrip('.')}: {err}") from None
+    if scorer.n_features_in_ != n_features:
+        raise InvalidInputError(
+            f"{prefix}n_features_in_ is {scorer.n_features_in_}, but detector.json says {n_features}"
+        )
+    return scorer
 
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:

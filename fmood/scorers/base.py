@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Iterator, TypeVar
+import typing
+from collections.abc import Iterator
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fmood._validation import check_embeddings, check_is_fitted, check_per_sample
+from fmood._validation import (
+    check_embeddings,
+    check_is_fitted,
+    check_per_sample,
+    check_positive_int,
+)
 from fmood.errors import InvalidInputError
 
 _REGISTRY: dict[str, type["BaseScorer"]] = {}
@@ -16,6 +23,14 @@ T = TypeVar("T")
 
 #: Rows scored per chunk: bounds the temporary (chunk, d) and (chunk, m) matrices.
 DEFAULT_BATCH_SIZE = 4096
+
+#: Expected form of each fitted-state array: name -> (accepted dtype kinds, shape). A shape
+#: entry is a fixed size or the name of a size that must agree across arrays; the value of an
+#: integer scalar in the state (``n_features_in_``) is a size of that name.
+StateSpec = dict[str, tuple[str, tuple[int | str, ...]]]
+#: Shape-entry name of the fitted feature count.
+FEATURES = "n_features_in_"
+_KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool", "U": "string"}
 
 
 def parameter_names(cls: type) -> list[str]:
@@ -38,6 +53,71 @@ def construct(cls: type[T], kind: str, name: str, params: dict[str, Any]) -> T:
             f"its parameters are: {', '.join(valid) or '(none)'}"
         )
     return cls(**params)
+
+
+def check_params(cls: type, params: dict[str, Any]) -> None:
+    """Raise :class:`InvalidInputError` unless each of ``params`` has its annotated type in ``cls``.
+
+    For parameters read from a file: an int is accepted for a float, a bool never for an int.
+    """
+    hints = typing.get_type_hints(cls.__init__)
+    for name, value in params.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue
+        allowed = typing.get_args(hint) or (hint,)
+        declared = tuple(a for a in allowed if isinstance(a, type)) or (object,)
+        allowed = declared
+        if float in allowed:
+            allowed += (int, np.floating)
+        if int in allowed:
+            allowed += (np.integer,)
+        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in declared)
+        if not ok:
+            expected = " or ".join("None" if a is type(None) else a.__name__ for a in declared)
+            raise InvalidInputError(
+                f"parameter {name!r} of {cls.__name__} must be {expected}, got {value!r}"
+            )
+
+
+def check_state(
+    state: dict[str, Any], spec: StateSpec, owner: str, sizes: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Check that ``state`` holds exactly the arrays of ``spec``, with their dtypes and shapes.
+
+    Floating arrays must be finite and integer scalars (counts) positive. ``sizes`` gives
+    named sizes known in advance. Returns every size bound by name. Raises
+    :class:`InvalidInputError` naming ``owner`` and the array.
+    """
+    missing, extra = sorted(set(spec) - set(state)), sorted(set(state) - set(spec))
+    if missing or extra:
+        parts = [f"missing array(s) {', '.join(missing)}"] if missing else []
+        parts += [f"unexpected array(s) {', '.join(extra)}"] if extra else []
+        raise InvalidInputError(f"{owner} state: {'; '.join(parts)}")
+    arrays = {key: np.asarray(state[key]) for key in spec}
+    for key, (kinds, _) in spec.items():
+        if arrays[key].dtype.kind not in kinds:
+            expected = " or ".join(_KIND_NAMES[k] for k in kinds)
+            raise InvalidInputError(f"{owner} state: {key} has dtype {arrays[key].dtype}, expected {expected}")
+    sizes = dict(sizes or {})
+    for key, (kinds, shape) in spec.items():
+        if shape == () and arrays[key].ndim == 0 and kinds == "iu":
+            if arrays[key] < 1 or sizes.get(key, arrays[key]) != arrays[key]:
+                expected = sizes.get(key, ">= 1")
+                raise InvalidInputError(f"{owner} state: {key} is {arrays[key]}, expected {expected}")
+            sizes[key] = int(arrays[key])
+    for key, (kinds, shape) in spec.items():
+        array = arrays[key]
+        bound = tuple(sizes.setdefault(s, n) if isinstance(s, str) else s for s, n in zip(shape, array.shape))
+        if array.ndim != len(shape) or array.shape != bound or 0 in array.shape:
+            wanted = ", ".join(f"{s}={sizes[s]}" if s in sizes else str(s) for s in shape)
+            empty = ", with no empty axis" if 0 in array.shape else ""
+            raise InvalidInputError(
+                f"{owner} state: {key} has shape {array.shape}, expected ({wanted}){empty}"
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidInputError(f"{owner} state: {key} holds NaN or infinite values")
+    return sizes
 
 
 class Parameters:
@@ -77,6 +157,7 @@ class BaseScorer(Parameters):
         """
         X = check_embeddings(X, "X")
         labels = check_per_sample(y, X.shape[0], "y") if self.uses_labels else None
+        self._forget()
         self._fit(X, labels)
         self.n_features_in_ = X.shape[1]
         return self
@@ -104,12 +185,28 @@ class BaseScorer(Parameters):
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> "BaseScorer":
-        """Restore what :meth:`get_state` returned; returns self."""
+        """Restore what :meth:`get_state` returned; returns self.
+
+        Raises :class:`InvalidInputError` when an array is missing, unexpected, or of the wrong
+        dtype or shape, or holds non-finite values (a damaged or tampered file).
+        """
+        check_params(type(self), self.get_params())
+        check_state(state, self._state_spec(state), f"scorer {self.name!r}")
+        self._forget()
         for key, value in state.items():
             setattr(self, key, value[()] if value.ndim == 0 else value)
         self.n_features_in_ = int(self.n_features_in_)
         self._restore()
         return self
+
+    def _forget(self) -> None:
+        """Drop fitted state, so a refit in another form leaves no stale array behind."""
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, key)
+
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        """The arrays :meth:`set_state` expects (``state`` tells apart alternative layouts)."""
+        raise NotImplementedError
 
     def _restore(self) -> None:
         """Rebuild derived, non-array state (an index) after :meth:`set_state`."""
@@ -139,6 +236,7 @@ def available_scorers() -> list[str]:
 
 def batched(n: int, batch_size: int) -> Iterator[slice]:
     """Yield slices covering ``range(n)`` in chunks of ``batch_size`` rows."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     return (slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size))
 
 

@@ -11,7 +11,22 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from fmood.errors import InvalidInputError
-from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, batched, register
+from fmood.scorers.base import (
+    DEFAULT_BATCH_SIZE,
+    FEATURES,
+    BaseScorer,
+    StateSpec,
+    batched,
+    register,
+)
+
+#: Shape of the mixture's covariance arrays, per covariance type ("c" components, "p" PCA dims).
+_COVARIANCE_SHAPES = {
+    "full": ("n_mixture_components_", "pca", "pca"),
+    "tied": ("pca", "pca"),
+    "diag": ("n_mixture_components_", "pca"),
+    "spherical": ("n_mixture_components_",),
+}
 
 
 @register
@@ -101,6 +116,23 @@ class GMMScorer(BaseScorer):
     def _select_mixture(self, Z: np.ndarray) -> GaussianMixture:
         fits = [self._mixture(c).fit(Z) for c in self._candidates(*Z.shape)]
         return min(fits, key=lambda m: m.bic(Z))
+
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        if self.covariance_type not in _COVARIANCE_SHAPES:
+            raise InvalidInputError(
+                f"covariance_type must be one of {sorted(_COVARIANCE_SHAPES)}, got {self.covariance_type!r}"
+            )
+        covariance = ("f", _COVARIANCE_SHAPES[self.covariance_type])
+        return {
+            FEATURES: ("iu", ()),
+            "n_mixture_components_": ("iu", ()),
+            "pca_mean_": ("f", (FEATURES,)),
+            "projection_": ("f", (FEATURES, "pca")),
+            "weights_": ("f", ("n_mixture_components_",)),
+            "means_": ("f", ("n_mixture_components_", "pca")),
+            "precisions_cholesky_": covariance,
+            "covariances_": covariance,
+        }
 
     def _restore(self) -> None:
         mixture = self._mixture(int(self.n_mixture_components_))

@@ -9,7 +9,14 @@ from numpy.typing import ArrayLike
 
 from fmood._validation import check_embeddings, check_is_fitted, check_positive_int
 from fmood.errors import InvalidInputError
-from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, l2_normalize, register
+from fmood.scorers.base import (
+    DEFAULT_BATCH_SIZE,
+    FEATURES,
+    BaseScorer,
+    StateSpec,
+    l2_normalize,
+    register,
+)
 from fmood.store.index import build_index, search, to_device, train_and_add
 
 
@@ -68,17 +75,19 @@ class KNNScorer(BaseScorer):
         self.device = device
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
-        k = check_positive_int(self.k, "k")
-        if self.aggregate not in ("kth", "mean"):
-            raise InvalidInputError(f"aggregate must be 'kth' or 'mean', got {self.aggregate!r}")
-        if k > X.shape[0]:
-            raise InvalidInputError(
-                f"k={k} exceeds the {X.shape[0]} reference samples; pass k <= {X.shape[0]}"
-            )
         self.reference_ = l2_normalize(X) if self.normalize else X
         self._restore()
 
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        return {FEATURES: ("iu", ()), "reference_": ("f", ("reference", FEATURES))}
+
     def _restore(self) -> None:
+        k = check_positive_int(self.k, "k")
+        if self.aggregate not in ("kth", "mean"):
+            raise InvalidInputError(f"aggregate must be 'kth' or 'mean', got {self.aggregate!r}")
+        if k > self.reference_.shape[0]:
+            n = self.reference_.shape[0]
+            raise InvalidInputError(f"k={k} exceeds the {n} reference samples; pass k <= {n}")
         index = build_index(self.reference_.shape[1], self.index, "l2")
         train_and_add(index, self.reference_)
         self._index = to_device(index, self.device)

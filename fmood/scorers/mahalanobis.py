@@ -9,8 +9,25 @@ from __future__ import annotations
 import numpy as np
 
 from fmood.errors import InvalidInputError
-from fmood.scorers._gaussian import class_means, scatter, shrunk_covariance, whitener
-from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, batched, l2_normalize, register
+from fmood.scorers._gaussian import (
+    class_means,
+    gram,
+    gram_rows,
+    low_rank_whitener,
+    scatter,
+    shrunk_covariance,
+    use_gram,
+    whitener,
+)
+from fmood.scorers.base import (
+    DEFAULT_BATCH_SIZE,
+    FEATURES,
+    BaseScorer,
+    StateSpec,
+    batched,
+    l2_normalize,
+    register,
+)
 from fmood.store.index import build_index, search, train_and_add
 
 
@@ -19,8 +36,9 @@ class MahalanobisScorer(BaseScorer):
     """Squared Mahalanobis distance to the closest class mean, shared (pooled) covariance.
 
     Without labels there is one class (a single Gaussian around the mean). With labels ``y``
-    the covariance is pooled within classes, as in Lee et al. Memory is O(d^2 + n_classes * d):
-    no per-class covariance is ever formed, so 1,000 classes x 1,024 dimensions fit easily.
+    the covariance is pooled within classes, as in Lee et al. Memory is O(d^2 + n_classes * d),
+    or O(n * d) in the Gram form used when n < d: no per-class covariance is ever formed, so
+    1,000 classes x 1,024 dimensions fit easily, and so do 60 samples x 16,384 dimensions.
 
     Parameters
     ----------
@@ -31,6 +49,11 @@ class MahalanobisScorer(BaseScorer):
         feature-norm variation that breaks the Gaussian assumption of many backbones.
     batch_size : int
         Rows per chunk when scoring.
+    solver : {"auto", "covariance", "gram"}
+        "covariance" whitens with the eigendecomposition of the (d, d) covariance (O(d^3),
+        ``whitener_``); "gram" with that of the (n, n) Gram matrix of the centred reference
+        (O(n^2 d), ``basis_``, ``basis_scale_`` and ``complement_scale_``), which gives the same
+        scores. "auto" takes the Gram form when there are fewer samples than features.
 
     Notes
     -----
@@ -48,10 +71,12 @@ class MahalanobisScorer(BaseScorer):
         shrinkage: str | float | None = "ledoit-wolf",
         normalize: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        solver: str = "auto",
     ) -> None:
         self.shrinkage = shrinkage
         self.normalize = normalize
         self.batch_size = batch_size
+        self.solver = solver
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         if X.shape[0] < 2:
@@ -61,27 +86,65 @@ class MahalanobisScorer(BaseScorer):
         if self.normalize:
             X = l2_normalize(X)
         means, inverse = class_means(X, y)
-        spread = scatter(X, means, inverse, self.batch_size)
-        self.whitener_ = whitener(shrunk_covariance(spread, self.shrinkage))
+        if use_gram(self.solver, *X.shape):
+            spectrum = gram(X, means, inverse, self.batch_size)
+            scale, outside = low_rank_whitener(spectrum, self.shrinkage)
+            self.basis_ = spectrum.basis.astype(np.float32)
+            self.basis_scale_ = scale
+            self.complement_scale_ = outside
+        else:
+            spread = scatter(X, means, inverse, self.batch_size)
+            self.whitener_ = whitener(shrunk_covariance(spread, self.shrinkage))
         self.means_ = means.astype(np.float32)
         self._restore()
 
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        spec: StateSpec = {FEATURES: ("iu", ()), "means_": ("f", ("classes", FEATURES))}
+        if "whitener_" in state:
+            return {**spec, "whitener_": ("f", (FEATURES, FEATURES))}
+        return {
+            **spec,
+            "basis_": ("f", (FEATURES, "rank")),
+            "basis_scale_": ("f", ("rank",)),
+            "complement_scale_": ("f", ()),
+        }
+
     def _restore(self) -> None:
         # Nearest class mean in whitened space is an exact 1-NN search over the means.
-        self._white_means = self.means_ @ self.whitener_
+        self._white_means = self._whiten(self.means_).astype(np.float32)
         self._index = None
         if self.means_.shape[0] > 1:
             self._index = build_index(self._white_means.shape[1], "Flat", "l2")
             train_and_add(self._index, self._white_means)
 
+    def _whiten(self, X: np.ndarray) -> np.ndarray:
+        """Rows mapped so that squared distances are Mahalanobis distances.
+
+        Shape (n, d), float32, with ``whitener_``; (n, rank + d), float64, in the Gram form:
+        the whitened coordinates on the basis, then the scaled residual outside it.
+        """
+        if hasattr(self, "whitener_"):
+            return X @ self.whitener_
+        X = X.astype(np.float64)
+        basis = self.basis_.astype(np.float64)
+        coords = X @ basis
+        outside = (X - coords @ basis.T) * self.complement_scale_
+        return np.hstack([coords * self.basis_scale_, outside])
+
     def _score(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
-        for rows in batched(X.shape[0], self.batch_size):
+        # The Gram form whitens in float64 to (rows, rank + d): fewer rows keep it bounded.
+        chunk_rows = self.batch_size if hasattr(self, "whitener_") else gram_rows(self.batch_size, X.shape[1])
+        for rows in batched(X.shape[0], chunk_rows):
             chunk = l2_normalize(X[rows]) if self.normalize else X[rows]
-            white = chunk @ self.whitener_
             if self._index is None:
                 # One class: subtract first, no cancellation between large squared norms.
-                out[rows] = np.sum(np.square(white - self._white_means[0]), axis=1)
+                if hasattr(self, "whitener_"):
+                    white = chunk @ self.whitener_ - self._white_means[0]
+                else:
+                    white = self._whiten(chunk - self.means_[0])
+                out[rows] = np.sum(np.square(white), axis=1)
             else:
+                white = self._whiten(chunk).astype(np.float32, copy=False)
                 out[rows] = search(self._index, white, 1)[0][:, 0]
         return out

@@ -12,7 +12,7 @@ import numpy as np
 
 from fmood._validation import check_positive_int
 from fmood.errors import InvalidInputError
-from fmood.scorers.base import BaseScorer, batched, l2_normalize, register
+from fmood.scorers.base import FEATURES, BaseScorer, StateSpec, batched, l2_normalize, register
 
 
 @register
@@ -73,8 +73,7 @@ class OTScorer(BaseScorer):
         self.random_state = random_state
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
-        if not (self.reg > 0 and self.reg_m > 0):
-            raise InvalidInputError(f"reg and reg_m must be > 0, got {self.reg}, {self.reg_m}")
+        self._check_regularisation()
         if X.shape[0] < 2:
             raise InvalidInputError(f"the OT scorer needs at least 2 reference samples, got {X.shape[0]}")
         import ot  # POT imports torch: ~3 s, paid only when this scorer is used
@@ -88,6 +87,22 @@ class OTScorer(BaseScorer):
         scale = float(np.median(within[np.triu_indices_from(within, k=1)]))
         # Duplicated references would give a zero scale; fall back to the mean, then to 1.
         self.cost_scale_ = scale if scale > 0 else float(within.mean()) or 1.0
+
+    def _check_regularisation(self) -> None:
+        if not (self.reg > 0 and self.reg_m > 0):
+            raise InvalidInputError(f"reg and reg_m must be > 0, got {self.reg}, {self.reg_m}")
+
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        return {
+            FEATURES: ("iu", ()),
+            "reference_": ("f", ("reference", FEATURES)),
+            "cost_scale_": ("f", ()),
+        }
+
+    def _restore(self) -> None:
+        self._check_regularisation()
+        if not self.cost_scale_ > 0:
+            raise InvalidInputError(f"cost_scale_ must be > 0, got {self.cost_scale_}")
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         X = l2_normalize(X) if self.normalize else X

@@ -11,7 +11,15 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from fmood._validation import check_is_fitted, check_positive_int
-from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, register
+from fmood.errors import InvalidInputError
+from fmood.scorers.base import (
+    DEFAULT_BATCH_SIZE,
+    FEATURES,
+    BaseScorer,
+    check_params,
+    check_state,
+    register,
+)
 from fmood.scorers.mahalanobis import MahalanobisScorer
 
 
@@ -89,11 +97,20 @@ class RelativeMahalanobisScorer(BaseScorer):
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> RelativeMahalanobisScorer:
-        self.n_features_in_ = int(state["n_features_in_"])
+        check_params(type(self), self.get_params())
+        own = {k: v for k, v in state.items() if not k.startswith(("classes.", "background."))}
+        check_state(own, {FEATURES: ("iu", ())}, f"scorer {self.name!r}")
+        self.n_features_in_ = int(state[FEATURES])
         self._parts = {
             prefix: self._gaussian().set_state(
                 {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(prefix + ".")}
             )
             for prefix in ("classes", "background")
         }
+        for prefix, part in self._parts.items():
+            if part.n_features_in_ != self.n_features_in_:
+                raise InvalidInputError(
+                    f"scorer {self.name!r} state: {prefix}.n_features_in_ is {part.n_features_in_}, "
+                    f"expected {self.n_features_in_}"
+                )
         return self

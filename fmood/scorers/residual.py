@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from fmood.errors import InvalidInputError
-from fmood.scorers._gaussian import class_means, scatter
-from fmood.scorers.base import DEFAULT_BATCH_SIZE, BaseScorer, batched, register
+from fmood.scorers._gaussian import class_means, gram, gram_rows, scatter, use_gram
+from fmood.scorers.base import (
+    DEFAULT_BATCH_SIZE,
+    FEATURES,
+    BaseScorer,
+    StateSpec,
+    batched,
+    register,
+)
 
 
 def auto_subspace_dim(n_features: int) -> int:
@@ -37,6 +44,12 @@ class ResidualScorer(BaseScorer):
         Size of the principal subspace; "auto" follows ViM (see :func:`auto_subspace_dim`),
         capped at n_samples - 1 so the residual is not empty by construction.
     batch_size : int
+    solver : {"auto", "covariance", "gram"}
+        "covariance" takes the principal directions from the (d, d) covariance (O(d^3)) and
+        keeps the basis of their complement (``complement_``); "gram" from the (n, n) Gram
+        matrix of the centred reference (O(n^2 d)) and keeps the principal basis itself
+        (``principal_``), for the same scores. "auto" takes the Gram form when there are
+        fewer samples than features; it needs ``n_components`` below n_samples.
 
     Notes
     -----
@@ -48,9 +61,12 @@ class ResidualScorer(BaseScorer):
     name = "residual"
     reference = "Wang et al., ViM: Out-Of-Distribution with Virtual-logit Matching, CVPR 2022"
 
-    def __init__(self, n_components: int | str = "auto", batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self, n_components: int | str = "auto", batch_size: int = DEFAULT_BATCH_SIZE, solver: str = "auto"
+    ) -> None:
         self.n_components = n_components
         self.batch_size = batch_size
+        self.solver = solver
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         n, d = X.shape
@@ -65,13 +81,36 @@ class ResidualScorer(BaseScorer):
                 f"n_components must be 'auto' or an int in [1, {d - 1}], got {self.n_components!r}"
             )
         means, inverse = class_means(X, None)
-        mean = means[0]
-        eigvecs = np.linalg.eigh(scatter(X, means, inverse, self.batch_size).covariance)[1]
-        self.mean_ = mean.astype(np.float32)
-        self.complement_ = np.ascontiguousarray(eigvecs[:, : d - dim], dtype=np.float32)
+        self.mean_ = means[0].astype(np.float32)
+        if use_gram(self.solver, n, d):
+            if dim >= n:
+                raise InvalidInputError(
+                    f"n_components={dim} with {n} reference samples: they span at most {n - 1} "
+                    f"directions, so the subspace is not defined by the data; pass "
+                    f"n_components <= {n - 1} or 'auto'"
+                )
+            # Duplicated rows can span fewer directions; the residual is then what lies outside them.
+            basis = gram(X, means, inverse, self.batch_size).basis
+            self.principal_ = np.ascontiguousarray(basis[:, :dim], dtype=np.float32)
+        else:
+            eigvecs = np.linalg.eigh(scatter(X, means, inverse, self.batch_size).covariance)[1]
+            self.complement_ = np.ascontiguousarray(eigvecs[:, : d - dim], dtype=np.float32)
+
+    def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
+        spec: StateSpec = {FEATURES: ("iu", ()), "mean_": ("f", (FEATURES,))}
+        if "complement_" in state:
+            return {**spec, "complement_": ("f", (FEATURES, "complement"))}
+        return {**spec, "principal_": ("f", (FEATURES, "components"))}
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
-        for rows in batched(X.shape[0], self.batch_size):
-            out[rows] = np.linalg.norm((X[rows] - self.mean_) @ self.complement_, axis=1)
+        if hasattr(self, "complement_"):
+            for rows in batched(X.shape[0], self.batch_size):
+                out[rows] = np.linalg.norm((X[rows] - self.mean_) @ self.complement_, axis=1)
+            return out
+        # Gram form: subtract the projection in float64, which keeps small residuals exact.
+        principal = self.principal_.astype(np.float64)
+        for rows in batched(X.shape[0], gram_rows(self.batch_size, X.shape[1])):
+            centred = X[rows] - self.mean_.astype(np.float64)
+            out[rows] = np.linalg.norm(centred - (centred @ principal) @ principal.T, axis=1)
         return out

@@ -4,6 +4,7 @@ from sklearn.metrics import roc_auc_score
 
 from fmood.errors import InvalidInputError, NotFittedError
 from fmood.scorers import BaseScorer, available_scorers, get_scorer
+from fmood.scorers.base import check_params, check_state
 
 ALL = ["gmm", "knn", "mahalanobis", "ot", "relative_mahalanobis", "residual"]
 
@@ -41,6 +42,54 @@ def test_state_round_trip_gives_same_scores(name, reference, shifted):
     state = {k: np.asarray(v) for k, v in scorer.get_state().items()}
     restored = get_scorer(name, **scorer.get_params()).set_state(state)
     np.testing.assert_allclose(restored.score(shifted), scorer.score(shifted), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("damage", ["missing", "extra", "nan", "narrow", "dtype", "param"])
+def test_set_state_refuses_a_damaged_state(name, damage, reference):
+    scorer = small(name).fit(reference)
+    state = {k: np.asarray(v) for k, v in scorer.get_state().items()}
+    params = scorer.get_params()
+    widest = max(state, key=lambda k: state[k].size)
+    if damage == "missing":
+        del state[widest]
+    elif damage == "extra":
+        state["planted_"] = np.zeros(3)
+    elif damage == "nan":
+        state[widest] = state[widest].astype(np.float64)
+        state[widest].flat[0] = np.nan
+    elif damage == "narrow":  # cut a feature axis
+        rows = state[widest].shape[0] == reference.shape[1]
+        state[widest] = state[widest][:-1] if rows else state[widest][..., :-1]
+    elif damage == "dtype":
+        state[widest] = state[widest].astype(str)
+    else:
+        params["batch_size"] = "many"
+    with pytest.raises(InvalidInputError, match=r"state|parameter 'batch_size'"):
+        get_scorer(name, **params).set_state(state)
+
+
+def test_check_state_binds_sizes_across_arrays():
+    spec = {"n_features_in_": ("iu", ()), "a_": ("f", ("k", "n_features_in_")), "b_": ("f", ("k",))}
+    state = {"n_features_in_": np.asarray(3), "a_": np.zeros((2, 3)), "b_": np.zeros(2)}
+    assert check_state(state, spec, "x") == {"n_features_in_": 3, "k": 2}
+    with pytest.raises(InvalidInputError, match=r"b_ has shape \(3,\), expected \(k=2\)"):
+        check_state({**state, "b_": np.zeros(3)}, spec, "x")
+    with pytest.raises(InvalidInputError, match="n_features_in_ is 3, expected 4"):
+        check_state(state, spec, "x", sizes={"n_features_in_": 4})
+
+
+def test_check_params_follows_the_annotations():
+    check_params(type(get_scorer("knn")), {"k": 5, "nprobe": None, "index": "Flat"})
+    check_params(type(get_scorer("ot")), {"reg": 1, "reg_m": float("inf")})
+    for bad in ({"k": "5"}, {"k": True}, {"k": 5.0}, {"nprobe": "1"}):
+        with pytest.raises(InvalidInputError, match="must be int"):
+            check_params(type(get_scorer("knn")), bad)
+
+
+def test_batch_size_must_be_positive(reference):
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        get_scorer("mahalanobis", batch_size=0).fit(reference).score(reference)
 
 
 @pytest.mark.parametrize("name", ALL)

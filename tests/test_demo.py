@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from fmood.demo import run_demo
+from fmood.store.atomic import OUTPUTS_LEDGER
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +18,7 @@ def test_outputs(demo):
     out, evaluation = demo
     assert json.loads((out / "evaluation.json").read_text()) == evaluation
     assert {p.name for p in (out / "report").iterdir()} == {
-        "report.html", "scores.csv", "summary.json"
+        "report.html", "scores.csv", "summary.json", OUTPUTS_LEDGER
     }
     assert (out / "severity.png").read_bytes()[:4] == b"\x89PNG"
     scores = pd.read_csv(out / "report" / "scores.csv")

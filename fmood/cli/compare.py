@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from fmood.cli.embed import add_read_options, read_options_from
+from fmood.cli.outputs import check_kept_out, check_writable
 
 HELP = "rank backbones on how they see a target dataset against a reference"
 DESCRIPTION = """\
@@ -25,7 +26,8 @@ writes: OUT/comparison.csv   one row per backbone, ranked: separability (AUROC
         OUT/comparison.html  one self-contained page (no scripts, no network)
         OUT/summary.json     every number, the seed, each backbone's fingerprint
         OUT is replaced whole at the end; it must be new, empty or an earlier
-        comparison.
+        comparison holding nothing else, and may not hold or lie inside an input
+        or --store-root.
 
 Backbones: names from 'fmood embed' (efficientnet-lite0, litemedsam,
 biomedclip, dinov2-base, timm:MODEL...), and random:NAME for NAME with random
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> None:
     """Embed what is needed with each backbone, write the comparison, print the ranking."""
     from fmood.workflows.compare import compare
 
+    check_writable(args.out, "--out", directory=True, inputs=(args.reference, args.target))
+    check_kept_out(args.store_root, "--store-root", args.out, "--out")
     result = compare(
         args.backbones, args.reference, args.target, args.out,
         label_column=args.label_column, store_root=args.store_root, device=args.device,

@@ -17,6 +17,7 @@ from fmood.distances import (
     get_distance,
 )
 from fmood.errors import InvalidInputError
+from fmood.sanitize import printable
 
 HELP = "distance between a reference set and a target set of embeddings"
 DESCRIPTION = """\
@@ -56,12 +57,14 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Compute each method's distance, print one line each, optionally write JSON."""
-    out = None if args.json is None else check_writable(args.json, "--json")
+    out = None if args.json is None else check_writable(
+        args.json, "--json", inputs=(args.reference, args.target))
     methods = parse_methods(args.method)
     reference, target = load_source(args.reference), load_source(args.target)
     if reference.dim != target.dim:
         raise InvalidInputError(
-            f"{reference.path} holds {reference.dim}-d embeddings but {target.path} holds "
+            f"{printable(reference.path)} holds {reference.dim}-d embeddings but "
+            f"{printable(target.path)} holds "
             f"{target.dim}-d ones; embed both with the same backbone"
         )
     results = [

@@ -10,14 +10,17 @@ from fmood.calibration.detector import DEFAULT_SCORERS, OODDetector
 from fmood.cli.inputs import EmbeddingSource, load_source, per_sample
 from fmood.cli.outputs import check_writable
 from fmood.errors import InvalidInputError
+from fmood.sanitize import printable
 from fmood.scorers import get_scorer
+from fmood.store.atomic import check_replaceable_directory
 
 HELP = "fit an OOD detector on in-distribution reference embeddings"
 DESCRIPTION = """\
 Fit an OODDetector on in-distribution reference embeddings and save it.
 
 reads:  REFERENCE, a .npy file of shape (n, d) or a feature store directory
-writes: DETECTOR_DIR (detector.json + arrays.npz), read by 'fmood score'
+writes: DETECTOR_DIR (detector.json + arrays.npz), read by 'fmood score';
+        it must be new, empty or an earlier detector holding nothing else
 
 --scorers takes comma-separated scorer names (default: {default});
 parameters follow a name after colons, values read as int, float, true/false,
@@ -58,7 +61,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Fit, save, and print a summary paragraph."""
-    out = check_writable(args.out, "--out", directory=True)
+    inputs = (args.reference, args.groups, args.domains, args.labels)
+    out = check_writable(args.out, "--out", directory=True, inputs=inputs)
+    check_replaceable_directory(out)  # before fitting: save() would refuse it only after
     scorers = None if args.scorers is None else parse_scorers(args.scorers)
     source = load_source(args.reference)
     groups, domains, labels = (
@@ -124,7 +129,8 @@ def summary(detector: OODDetector, source: EmbeddingSource, *, out: str, grouped
     n_cal = detector.calibration_scores_.shape[0]
     split = "held out by whole groups" if grouped else "held out at random"
     text = (
-        f"Fitted an OOD detector on {n} reference embeddings ({d}-d) from {source.path}: "
+        f"Fitted an OOD detector on {n} reference embeddings ({d}-d) from "
+        f"{printable(source.path)}: "
         f"scorers {', '.join(detector.scorer_names_)} fitted on {n - n_cal}, calibrated on "
         f"{n_cal} {split} (seed {detector.random_state}). "
     )
@@ -134,11 +140,12 @@ def summary(detector: OODDetector, source: EmbeddingSource, *, out: str, grouped
         counts = np.bincount(detector.calibration_domain_codes_, minlength=len(detector.domains_))
         own = int((counts >= detector.min_domain_calibration).sum())
         text += (
-            f"{len(detector.domains_)} domains ({', '.join(map(str, detector.domains_))}), "
+            f"{len(detector.domains_)} domains ({', '.join(map(printable, detector.domains_))}), "
             f"{own} of them with a calibration of their own (at least "
             f"{detector.min_domain_calibration} calibration samples), the others pooled. "
         )
+    shown = printable(out)
     return text + (
-        f"Saved to {out}; score new embeddings with: "
-        f"fmood score --detector {out} TARGET --out scores.csv"
+        f"Saved to {shown}; score new embeddings with: "
+        f"fmood score --detector {shown} TARGET --out scores.csv"
     )

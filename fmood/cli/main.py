@@ -10,6 +10,7 @@ from typing import Sequence
 from fmood import __version__
 from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score, store
 from fmood.errors import FmoodError
+from fmood.sanitize import printable
 
 COMMANDS = (embed, fit, score, report, compare, distance, neighbors, demo, store)
 #: Errors caused by what the user gave (files, values), reported without a traceback.
@@ -71,7 +72,7 @@ def describe(err: BaseException) -> str:
         message = f"{err.filename}: {err.strerror}"
     else:
         message = str(err) or type(err).__name__
-    return " ".join(message.split())
+    return printable(" ".join(message.split()))
 
 
 def _report(args: argparse.Namespace, line: str) -> None:

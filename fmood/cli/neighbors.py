@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from fmood.cli.inputs import load_source, parse_rows
-from fmood.cli.outputs import check_writable, write_text_atomic
+from fmood.cli.outputs import check_writable, printable_table, write_text_atomic
 from fmood.errors import InvalidInputError
+from fmood.sanitize import csv_safe, printable
 from fmood.store import FeatureStore
 
 HELP = "list the nearest feature-store images of query embeddings"
@@ -58,10 +59,12 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Search the store and print (and optionally write) the neighbours."""
-    out = None if args.csv is None else check_writable(args.csv, "--csv")
+    inputs = (args.store, args.query, args.image, args.detector, args.weights)
+    out = None if args.csv is None else check_writable(args.csv, "--csv", inputs=inputs)
     if args.image is None and (args.html or args.detector or args.weights):
         raise InvalidInputError("--html, --detector and --weights go with --image")
-    html = None if args.html is None else check_writable(args.html, "--html")
+    html = None if args.html is None else check_writable(
+        args.html, "--html", inputs=(*inputs, args.csv))
     store = FeatureStore.open(args.store)
     if args.image is not None:
         _run_image(args, store, out, html)
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> None:
     queries = load_source(args.query).embeddings
     if queries.shape[1] != store.dim:
         raise InvalidInputError(
-            f"{args.query} holds {queries.shape[1]}-d embeddings, but the store {args.store} "
+            f"{printable(args.query)} holds {queries.shape[1]}-d embeddings, but the store "
+            f"{printable(args.store)} "
             f"holds {store.dim}-d ones; embed both with the same backbone"
         )
     rows = (
@@ -78,14 +82,14 @@ def run(args: argparse.Namespace) -> None:
     table = store.nearest(queries[rows], k=args.k).table()
     table["query"] = rows[table["query"].to_numpy()]
     if out is not None:
-        write_text_atomic(out, lambda f: table.to_csv(f, index=False))
+        write_text_atomic(out, lambda f: csv_safe(table).to_csv(f, index=False))
     print(render(table))
 
 
 def render(table: pd.DataFrame) -> str:
-    """One block per query row: its neighbours without the ``query`` column."""
+    """One block per query row: its neighbours without the ``query`` column, printable."""
     blocks = [
-        f"query row {row}:\n{group.drop(columns='query').to_string(index=False)}"
+        f"query row {row}:\n{printable_table(group.drop(columns='query')).to_string(index=False)}"
         for row, group in table.groupby("query", sort=False)
     ]
     return "\n\n".join(blocks)
@@ -98,7 +102,7 @@ def _run_image(args: argparse.Namespace, store: FeatureStore, out, html) -> None
     explanation = explain_image(store, args.image, k=args.k, detector=args.detector,
                                 weights=args.weights, device=args.device)
     if out is not None:
-        write_text_atomic(out, lambda f: explanation.neighbors.to_csv(f, index=False))
+        write_text_atomic(out, lambda f: csv_safe(explanation.neighbors).to_csv(f, index=False))
     if html is not None:
         explanation.write_html(html)
     print(explanation)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from fmood.cli.embed import add_read_options, read_options_from
+from fmood.cli.outputs import check_kept_out, check_writable
 from fmood.errors import InvalidInputError
 
 HELP = "write an OOD report of a target dataset against a reference"
@@ -25,7 +26,8 @@ writes: OUT/report.html   one self-contained page (no scripts, no network):
                           p-value, flagged, raw scores, nearest reference ids
         OUT/summary.json  the numbers behind the verdict
         OUT is replaced whole at the end (an earlier report stays intact if
-        the run fails); it must be new, empty or an earlier report.
+        the run fails); it must be new, empty or an earlier report holding
+        nothing else, and may not hold or lie inside an input or --store-root.
 
 The detector is fitted on the reference (patients kept whole in its
 calibration split when a 'patient' column exists), unless --detector names one
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> None:
     """Embed what is needed, build the report, print where it is."""
     from fmood.workflows import report
 
+    check_writable(args.out, "--out", directory=True,
+                   inputs=(args.reference, args.target, args.detector))
+    check_kept_out(args.store_root, "--store-root", args.out, "--out")
     if not 0.0 < args.alpha < 1.0:
         raise InvalidInputError(f"--alpha must be in (0, 1), got {args.alpha}")
     summary = report(

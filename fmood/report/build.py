@@ -27,6 +27,7 @@ from fmood.report.inputs import (
     resolve_groups_column,
 )
 from fmood.report.verdict import judge, status_rule
+from fmood.sanitize import printable
 from fmood.store import FeatureStore
 
 #: Bootstrap replicates for the confidence interval of the headline distance.
@@ -66,8 +67,9 @@ class ReportSummary:
 
     def __str__(self) -> str:
         return (
-            f"fmood report ({self.status}) written to {self.html_path}\n{self.verdict}\n"
-            f"per-image scores: {self.scores_path}; numbers: {self.summary_path}"
+            f"fmood report ({self.status}) written to {printable(self.html_path)}\n"
+            f"{printable(self.verdict)}\nper-image scores: {printable(self.scores_path)}; "
+            f"numbers: {printable(self.summary_path)}"
         )
 
 

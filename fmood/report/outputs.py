@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmood.errors import InvalidInputError
-from fmood.store.atomic import fsync_file, staged_directory
+from fmood.sanitize import csv_safe
+from fmood.store.atomic import check_replaceable_directory, fsync_file, staged_directory
 
 HTML_NAME = "report.html"
 SCORES_NAME = "scores.csv"
@@ -26,39 +26,20 @@ SUMMARY_FORMAT_VERSION = 1
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a report."""
-    return check_replaceable(out_dir, SUMMARY_FORMAT, "report")
+    """``out_dir`` as a Path, after checking that replacing it destroys nothing of the user's.
 
-
-def check_replaceable(out_dir: str | Path, summary_format: str, what: str) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it whole destroys nothing but an
-    earlier output of the same kind (a ``summary.json`` whose ``format`` is ``summary_format``).
+    It must be missing, empty, or an earlier output of fmood holding nothing else
+    (:func:`fmood.store.atomic.check_replaceable_directory`); checked before the work, so a
+    refused directory costs no embedding or fitting.
 
     Raises
     ------
-    InvalidInputError
-        ``out_dir`` is a file, or a non-empty directory without an fmood ``what``.
+    OutputConflictError
+        ``out_dir`` is a file, or holds files fmood did not write.
     """
     out = Path(out_dir)
-    if not out.exists():
-        return out
-    if not out.is_dir():
-        raise InvalidInputError(f"out_dir {out} is a file; give a directory path for the {what}")
-    if any(out.iterdir()) and not holds_summary(out, summary_format):
-        raise InvalidInputError(
-            f"out_dir {out} is a non-empty directory without an fmood {what}; it would be "
-            "replaced whole, so choose a new or empty directory"
-        )
+    check_replaceable_directory(out)
     return out
-
-
-def holds_summary(directory: Path, summary_format: str) -> bool:
-    """Whether ``directory`` holds a ``summary.json`` of format ``summary_format``."""
-    try:
-        summary = json.loads((directory / SUMMARY_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("format") == summary_format
 
 
 def scores_table(
@@ -126,11 +107,13 @@ def write_report(
 ) -> dict[str, Path]:
     """Write the three files into a staging directory that then replaces ``out_dir`` whole.
 
-    Returns the final path of each file, keyed ``html``, ``scores`` and ``summary``.
+    Text cells of ``scores.csv`` that a spreadsheet would run as a formula are quoted
+    (:func:`fmood.sanitize.csv_safe`). Returns the final path of each file, keyed ``html``,
+    ``scores`` and ``summary``.
     """
     with staged_directory(out_dir) as staging:
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; a report is shared
-        scores.to_csv(staging / SCORES_NAME, index=False)
+        csv_safe(scores).to_csv(staging / SCORES_NAME, index=False)
         (staging / SUMMARY_NAME).write_bytes(summary_bytes(summary))
         _write_html(staging / HTML_NAME, html)
         for name in (SCORES_NAME, SUMMARY_NAME, HTML_NAME):

@@ -31,6 +31,7 @@ from fmood.report.inputs import (
     groups_of,
     resolve_groups_column,
 )
+from fmood.sanitize import printable
 from fmood.store import FeatureStore
 from fmood.workflows import compare_output
 from fmood.workflows.compare_measures import (
@@ -114,13 +115,13 @@ class ComparisonResult:
         column, higher_first, _ = RANKINGS[self.rank_by]
         order = "highest" if higher_first else "lowest"
         head = (f"fmood compare: {len(self.table)} backbones ranked by {self.rank_by} "
-                f"({order} first), written to {self.html_path}")
+                f"({order} first), written to {printable(self.html_path)}")
         lines = [head]
         for _, row in self.table.iterrows():
             value = row[column]
             shown = "n/a" if pd.isna(value) else f"{value:.3f}"
-            lines.append(f"  {int(row['rank'])}. {row['backbone']}: {column} {shown}")
-        lines.append(f"table: {self.csv_path}; numbers: {self.summary_path}")
+            lines.append(f"  {int(row['rank'])}. {printable(row['backbone'])}: {column} {shown}")
+        lines.append(f"table: {printable(self.csv_path)}; numbers: {printable(self.summary_path)}")
         return "\n".join(lines)
 
 
@@ -271,7 +272,7 @@ def compare(
     rows, details = [], []
     for i, spec in enumerate(specs, start=1):
         if progress:
-            print(f"fmood compare [{i}/{len(specs)}] {spec.label}", flush=True)
+            print(f"fmood compare [{i}/{len(specs)}] {printable(spec.label)}", flush=True)
         row, detail = _measure(
             spec, Path(reference), Path(target), label_column=label_column,
             store_root=Path(store_root), device=device, seed=seed, alpha=alpha,

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 import fmood
-from fmood.report.outputs import check_replaceable, plain
+from fmood.report.outputs import check_out_dir, plain  # noqa: F401 (workflows.compare uses it)
 from fmood.report.template import CSS
+from fmood.sanitize import csv_safe
 from fmood.store.atomic import fsync_file, staged_directory
 
 CSV_NAME = "comparison.csv"
@@ -130,11 +131,6 @@ class ComparisonFiles:
     markdown: Path
     html: Path
     summary: Path
-
-
-def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it destroys nothing but a comparison."""
-    return check_replaceable(out_dir, SUMMARY_FORMAT, "comparison")
 
 
 def ranked_table(rows: list[dict[str, Any]], rank_by: str, *, with_labels: bool) -> pd.DataFrame:
@@ -259,7 +255,7 @@ def write_comparison(
     document = render_html(table, lines, setup, [by_label[b] for b in table["backbone"]], generated)
     with staged_directory(out_dir) as staging:
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; results are shared
-        table.to_csv(staging / CSV_NAME, index=False)
+        csv_safe(table).to_csv(staging / CSV_NAME, index=False)
         (staging / MARKDOWN_NAME).write_text(markdown(table, lines, setup), encoding="utf-8")
         (staging / HTML_NAME).write_text(document, encoding="utf-8")
         (staging / SUMMARY_NAME).write_bytes(json.dumps(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmood.calibration.detector import OODDetector
+from fmood.sanitize import printable
 from fmood.store import FeatureStore
 from fmood.workflows.sources import backbone_of_store
 
@@ -40,8 +41,9 @@ class ImageExplanation:
             row = self.assessment.iloc[q]
             where = "" if frame is None else f" frame {frame}"
             rows = self.neighbors[self.neighbors["query"] == q].drop(columns="query")
+            rows = rows.map(lambda v: printable(v) if isinstance(v, str) else v)
             blocks.append(
-                f"{self.image}{where}: " + ", ".join(f"{k} {v}" for k, v in _facts(row))
+                f"{printable(self.image)}{where}: " + ", ".join(f"{k} {v}" for k, v in _facts(row))
                 + f"\n{rows.to_string(index=False)}"
             )
         return "\n\n".join(blocks)

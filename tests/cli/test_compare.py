@@ -76,7 +76,8 @@ def test_happy_path_prints_the_ranking_and_writes_four_files(cli, folders, tmp_p
     assert result.out.startswith("fmood compare: 2 backbones ranked by separability")
     assert f"1. {TINY}" in result.out or f"1. random:{TINY}" in result.out
     assert sorted(p.name for p in out.iterdir()) == [
-        "comparison.csv", "comparison.html", "comparison.md", "summary.json"]
+        ".fmood-outputs.json", "comparison.csv", "comparison.html", "comparison.md",
+        "summary.json"]
     assert out.joinpath("comparison.csv").read_text().splitlines()[0] == ",".join(
         c for c in COLUMNS if c not in ("reference_accuracy", "target_accuracy", "accuracy_drop",
                                         "error_auroc", "error_aurc", "error_augrc"))
@@ -111,7 +112,7 @@ def test_an_out_dir_that_is_not_a_comparison_is_refused(cli, folders, tmp_path):
     (mine / "notes.txt").write_text("keep")
     result = _compare(cli, folders, mine, tmp_path / "embeddings")
     assert result.code == 2
-    assert "non-empty directory without an fmood comparison" in result.err
+    assert "holds files fmood did not write (notes.txt)" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     assert not (tmp_path / "embeddings").exists()

@@ -4,8 +4,17 @@ import os
 
 import pytest
 
-from fmood.cli.outputs import check_writable, write_text_atomic
-from fmood.errors import InvalidInputError
+import pandas as pd
+
+from fmood.cli.outputs import (
+    check_apart,
+    check_kept_out,
+    check_writable,
+    overlap,
+    printable_table,
+    write_text_atomic,
+)
+from fmood.errors import InvalidInputError, OutputConflictError
 
 
 def test_check_writable_accepts_new_nested_paths(tmp_path):
@@ -51,3 +60,38 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["scores.csv"]
     write_text_atomic(target, lambda f: f.write("new\n"))
     assert target.read_text() == "new\n" and os.listdir(tmp_path) == ["scores.csv"]
+
+
+def test_overlap_names_how_an_output_meets_an_input(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "t.npy").write_bytes(b"x")
+    os.link(tmp_path / "t.npy", tmp_path / "hard.npy")
+    assert overlap(tmp_path / "t.npy", tmp_path / "t.npy") == "is"
+    assert overlap(tmp_path / "store" / ".." / "t.npy", tmp_path / "t.npy") == "is"
+    assert overlap(tmp_path / "hard.npy", tmp_path / "t.npy") == "is"
+    assert overlap(tmp_path / "store" / "new" / "s.csv", tmp_path / "store") == "lies inside"
+    assert overlap(tmp_path, tmp_path / "store") == "holds"
+    assert overlap(tmp_path / "s.csv", tmp_path / "t.npy") is None
+    assert overlap(tmp_path / "storex", tmp_path / "store") is None  # a prefix is not a parent
+
+
+def test_check_apart_and_check_writable_refuse_an_input_and_skip_none(tmp_path):
+    (tmp_path / "t.npy").write_bytes(b"x")
+    check_apart(tmp_path / "s.csv", "--out", [None, tmp_path / "t.npy"])
+    with pytest.raises(OutputConflictError, match="--out .*t.npy is the input .*t.npy"):
+        check_writable(tmp_path / "t.npy", "--out", inputs=[tmp_path / "t.npy"])
+    assert (tmp_path / "t.npy").read_bytes() == b"x"
+
+
+def test_check_kept_out_refuses_a_kept_directory_inside_a_replaced_one(tmp_path):
+    check_kept_out(tmp_path / "embeddings", "--store-root", tmp_path / "report", "--out")
+    check_kept_out(tmp_path, "--store-root", tmp_path / "report", "--out")
+    with pytest.raises(OutputConflictError, match="--store-root .* lies inside --out"):
+        check_kept_out(tmp_path / "report" / "emb", "--store-root", tmp_path / "report", "--out")
+
+
+def test_printable_table_escapes_text_cells_and_names_only():
+    table = pd.DataFrame({"path\x1b": ["a\x1b[2J.png", "b.png"], "degree": [0.5, 1.0]})
+    shown = printable_table(table)
+    assert list(shown.columns) == ["path\\x1b", "degree"]
+    assert shown.iloc[0, 0] == "a\\x1b[2J.png" and shown["degree"].tolist() == [0.5, 1.0]

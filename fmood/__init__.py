@@ -4,14 +4,28 @@ The feature-space engine: a persistent FAISS-backed :class:`FeatureStore`, raw s
 (:mod:`fmood.scorers`), the calibrated :class:`OODDetector` (p-values, a continuous OOD
 degree, FDR-controlled flags), dataset-level distances (:func:`dataset_distance`) and
 evaluation metrics (:mod:`fmood.metrics`).
+
+The public names are imported on first use (PEP 562), so that ``import fmood`` and the
+``fmood`` command start without numpy, scipy, pandas, faiss or torch.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from fmood._validation import drop_nonfinite
-from fmood.calibration.detector import OODDetector
-from fmood.distances import DistanceResult, dataset_distance
-from fmood.scorers import available_scorers, get_scorer
-from fmood.store import FeatureStore, Fingerprint
+#: Public name -> the module that defines it.
+_LAZY = {
+    "DistanceResult": "fmood.distances",
+    "FeatureStore": "fmood.store",
+    "Fingerprint": "fmood.store",
+    "OODDetector": "fmood.calibration.detector",
+    "available_scorers": "fmood.scorers",
+    "dataset_distance": "fmood.distances",
+    "drop_nonfinite": "fmood._validation",
+    "get_scorer": "fmood.scorers",
+}
 
 __all__ = [
     "DistanceResult",
@@ -23,3 +37,23 @@ __all__ = [
     "drop_nonfinite",
     "get_scorer",
 ]
+
+if TYPE_CHECKING:
+    from fmood._validation import drop_nonfinite
+    from fmood.calibration.detector import OODDetector
+    from fmood.distances import DistanceResult, dataset_distance
+    from fmood.scorers import available_scorers, get_scorer
+    from fmood.store import FeatureStore, Fingerprint
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fmood' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -6,8 +6,10 @@ a spreadsheet, and an escape sequence in a printed file name drives the terminal
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: A cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets
 #: (OWASP, "CSV injection").
@@ -28,6 +30,8 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     Numeric columns are left alone (a negative number is a number, not a formula); text
     columns get :func:`csv_cell` on every value.
     """
+    import pandas as pd  # here, so printable() stays cheap to import for the CLI
+
     out = frame.rename(columns=lambda c: csv_cell(c) if isinstance(c, str) else c)
     for column in out.columns[[not pd.api.types.is_numeric_dtype(t) for t in out.dtypes]]:
         out[column] = out[column].map(csv_cell)

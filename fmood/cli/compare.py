@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fmood.cli.embed import add_read_options, read_options_from
+from fmood.cli.embed import add_quiet, add_read_options, read_options_from
 from fmood.cli.outputs import check_kept_out, check_writable
 
 HELP = "rank backbones on how they see a target dataset against a reference"
@@ -73,7 +73,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     p.add_argument("--throughput-sample", type=int, default=16, metavar="N",
                    help="stored images re-embedded to time a backbone that had nothing to "
                         "embed (default: 16; 0 skips)")
-    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    add_quiet(p)
     add_read_options(p)
     p.set_defaults(run=run)
 
@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed, alpha=args.alpha, rank_by=args.rank_by,
         groups_column=args.groups_column, batch_size=args.batch_size,
         read_options=read_options_from(args), throughput_sample=args.throughput_sample,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     print(result)

@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import pandas as pd
-
-from fmood import demo
+from fmood.cli.embed import add_quiet
 from fmood.cli.outputs import check_writable
 
 HELP = "run the end-to-end demo on real medical images shipped with packages"
@@ -41,13 +39,16 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
                    help="backbone (default: efficientnet-lite0; litemedsam is the medical one, "
                         "about 2 s per image on a CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the demo and print its outputs and headline lines."""
+    from fmood.demo import run_demo
+
     out = check_writable(args.out, "--out", directory=True)
-    summary = demo.run_demo(out, backbone=args.backbone, device=args.device, progress=True)
+    summary = run_demo(out, backbone=args.backbone, device=args.device, progress=not args.quiet)
     listed = ", ".join(p.name + ("/" if p.is_dir() else "") for p in sorted(out.iterdir()))
     print(f"demo outputs in {out}: {listed}")
     print(headline(summary))
@@ -58,6 +59,8 @@ def headline(summary: dict[str, Any]) -> str:
 
     Anything nested deeper is left to the summary file.
     """
+    import pandas as pd
+
     lines = []
     for key, value in summary.items():
         if _is_scalar(value):

@@ -4,23 +4,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+import textwrap
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from fmood.cli.inputs import load_source
+from fmood.cli.choices import DISTANCE_METHODS
 from fmood.cli.outputs import check_writable, write_text_atomic
-from fmood.distances import (
-    DistanceResult,
-    available_distances,
-    dataset_distance,
-    get_distance,
-)
 from fmood.errors import InvalidInputError
-from fmood.sanitize import printable
+
+if TYPE_CHECKING:
+    from fmood.distances import DistanceResult
 
 HELP = "distance between a reference set and a target set of embeddings"
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Measure how far a target set of embeddings lies from a reference set, with a
 bootstrap confidence interval, a null level (the same distance between two
 random halves of the reference), their ratio (about 1 or less: the target
@@ -28,13 +23,25 @@ looks like another sample of the reference) and, for mmd, a permutation
 p-value.
 
 reads:  REFERENCE and TARGET, each a .npy file of shape (n, d) or a feature store
-writes: --json (optional): {"reference", "target", "distances": {method: result}}
-prints: one line per method
+writes: --json (optional): {{"reference", "target", "distances": {{method: result}},
+        "ratio_meanings": {{method: text}}}}
+prints: one line per method, then what each method's ratio means
 
-methods: classifier, frechet, mmd, sinkhorn, sliced_wasserstein, or all"""
+Ratios are not comparable across methods: each method has its own null level.
+  mmd         unbiased MMD^2: its null level is near 0, so the ratio explodes
+              on a real shift (tens to hundreds); read its p-value
+  frechet     a large finite-sample bias makes its null level large, so the
+              ratio stays near 1 (1.4x can be a clear shift)
+  sliced_wasserstein, sinkhorn   biased like frechet: ratios stay small
+  classifier  AUROC; its null level is chance (0.5), so the ratio is at most 2
+The same data can give mmd 88x and frechet 1.4x: both say "shifted".
+
+methods: {", ".join(DISTANCE_METHODS)}, or all"""
 EXAMPLE = """\
 example:
   fmood distance reference.npy target.npy --method mmd,frechet --json distance.json"""
+#: Width the ratio explanations are wrapped to.
+WIDTH = 100
 COLUMNS = ("method", "value", "ci_low", "ci_high", "null_level", "ratio", "p_value")
 
 
@@ -57,6 +64,10 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Compute each method's distance, print one line each, optionally write JSON."""
+    from fmood.cli.inputs import load_source
+    from fmood.distances import dataset_distance
+    from fmood.sanitize import printable
+
     out = None if args.json is None else check_writable(
         args.json, "--json", inputs=(args.reference, args.target))
     methods = parse_methods(args.method)
@@ -79,6 +90,7 @@ def run(args: argparse.Namespace) -> None:
             "reference": str(reference.path),
             "target": str(target.path),
             "distances": {r.method: r.to_dict() for r in results},
+            "ratio_meanings": {r.method: r.ratio_meaning for r in results},
         }
         write_text_atomic(out, lambda f: json.dump(document, f, indent=2))
     print(render(results))
@@ -86,6 +98,8 @@ def run(args: argparse.Namespace) -> None:
 
 def parse_methods(text: str) -> list[str]:
     """``"mmd,frechet"`` or ``"all"`` -> method names, checked, without repeats."""
+    from fmood.distances import available_distances, get_distance
+
     if text.strip() == "all":
         return available_distances()
     names = [name.strip() for name in text.split(",")]
@@ -95,12 +109,21 @@ def parse_methods(text: str) -> list[str]:
 
 
 def render(results: list[DistanceResult]) -> str:
-    """An aligned table, one line per method; ``-`` where a method has no such number."""
+    """An aligned table, one line per method (``-`` where a method has no such number), then
+    what each method's ratio means."""
+    import pandas as pd
+
+    from fmood.distances.result import RATIO_NOTE
+
     rows = [
         {c: "-" if getattr(r, c) is None else _number(getattr(r, c)) for c in COLUMNS}
         for r in results
     ]
-    return pd.DataFrame(rows, columns=list(COLUMNS)).to_string(index=False)
+    table = pd.DataFrame(rows, columns=list(COLUMNS)).to_string(index=False)
+    notes = [textwrap.fill(RATIO_NOTE, WIDTH)]
+    notes += [textwrap.fill(f"{r.method}: {r.ratio_meaning}", WIDTH, subsequent_indent="  ")
+              for r in results if r.ratio_meaning]
+    return "\n".join([table, "", *notes])
 
 
 def _number(value: Any) -> str:

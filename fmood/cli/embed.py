@@ -4,17 +4,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from fmood.cli.choices import CT_WINDOW_NAMES, FREE_TEXT_MODES, IDENTIFIABLE_PIXELS_MODES
 from fmood.cli.outputs import check_writable
 from fmood.errors import InvalidInputError
-from fmood.io import CT_WINDOWS
-from fmood.io.dataset import list_dataset
-from fmood.io.dicom import FREE_TEXT_MODES, IDENTIFIABLE_PIXELS_MODES
 
 if TYPE_CHECKING:
     from fmood.embed import EmbedSummary
 
-# fmood.backbones and fmood.embed import torch (seconds): imported when this command runs,
-# so that every other command starts without it.
+# fmood.io, fmood.backbones and fmood.embed import numpy, pydicom and torch (seconds):
+# imported when this command runs, so that the parser (every --help) starts without them.
 PRECOMPUTED = "precomputed"
 
 HELP = "embed a folder or CSV manifest of images into a feature store"
@@ -55,7 +53,7 @@ Precomputed embeddings: --backbone precomputed[:NAME] --weights VECTORS.npy
 
 Reading: --window for DICOM, a CT preset or CENTER,WIDTH in HU (default: the
 file's own window; write a negative center as --window=-600,1500); presets:
-{", ".join(CT_WINDOWS)}.
+{", ".join(CT_WINDOW_NAMES)}.
 --axis, --stride, --max-slices for NIfTI volumes: the slice axis, every K-th
 slice, at most N evenly spaced. DICOM privacy: free text that is not a known
 code, vendor or model is stored as a short hash (--free-text), and files marked
@@ -94,14 +92,14 @@ def _non_negative(text: str) -> int:
 def parse_window(text: str) -> str | tuple[float, float]:
     """``"lung"`` -> ``"lung"``; ``"-600,1500"`` -> ``(-600.0, 1500.0)``."""
     text = text.strip()
-    if text in CT_WINDOWS:
+    if text in CT_WINDOW_NAMES:
         return text
     parts = text.split(",")
     try:
         center, width = (float(p) for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a preset ({', '.join(CT_WINDOWS)}) or CENTER,WIDTH, got {text!r}"
+            f"expected a preset ({', '.join(CT_WINDOW_NAMES)}) or CENTER,WIDTH, got {text!r}"
         ) from None
     if not width > 0:
         raise argparse.ArgumentTypeError(f"window width must be > 0, got {width:g}")
@@ -137,8 +135,15 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     p.add_argument("--pooling", choices=("cls", "mean", "cls+mean"),
                    help="token pooling of ViT backbones")
     add_read_options(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(run=run)
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    """``--quiet`` (old name ``--no-progress``): no progress lines on stderr."""
+    p.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress lines (by default: one line per stage on stderr, "
+                        "redrawn on a terminal, else every 10 s or 5%%)")
 
 
 def add_read_options(p: argparse.ArgumentParser) -> None:
@@ -182,12 +187,13 @@ def run(args: argparse.Namespace) -> None:
     else:
         from fmood.backbones import load
         from fmood.embed import embed_dataset
+        from fmood.io.dataset import list_dataset
 
         records = list_dataset(args.data)  # dataset errors before a model is loaded
         backbone = load(name, weights=args.weights, device=args.device, **options)
         summary = embed_dataset(
             backbone, records, store, batch_size=args.batch_size, num_workers=args.workers,
-            strict=args.strict, progress=not args.no_progress, read_options=read_options,
+            strict=args.strict, progress=not args.quiet, read_options=read_options,
             failures_path=args.failures, store_paths=not args.no_paths,
         )
     if summary.n_failed_files and not summary.n_embedded_files and not summary.n_skipped_files:
@@ -220,5 +226,5 @@ def _precomputed(
 
     label = name.partition(":")[2] or PRECOMPUTED
     return embed_precomputed(
-        args.weights, args.data, args.store, label, progress=not args.no_progress
+        args.weights, args.data, args.store, label, progress=not args.quiet
     )

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from fmood.calibration.detector import DEFAULT_SCORERS, OODDetector
-from fmood.cli.inputs import EmbeddingSource, load_source, per_sample
+from fmood.cli.choices import DEFAULT_SCORER_NAMES
 from fmood.cli.outputs import check_writable
 from fmood.errors import InvalidInputError
-from fmood.sanitize import printable
-from fmood.scorers import get_scorer
-from fmood.store.atomic import check_replaceable_directory
+
+if TYPE_CHECKING:
+    from fmood.calibration.detector import OODDetector
+    from fmood.cli.inputs import EmbeddingSource
 
 HELP = "fit an OOD detector on in-distribution reference embeddings"
 DESCRIPTION = """\
@@ -31,9 +29,7 @@ An unknown scorer or parameter is reported with the ones that exist.
 Per-sample groups (patient ids: the calibration split never cuts one),
 domains (site or scanner: calibration per domain) and class labels come from
 a store's metadata (--groups-column patient) or from a 1-D .npy array
-(--groups patients.npy).""".format(
-    default=",".join(s if isinstance(s, str) else str(s[0]) for s in DEFAULT_SCORERS)
-)
+(--groups patients.npy).""".format(default=",".join(DEFAULT_SCORER_NAMES))
 EXAMPLE = """\
 examples:
   fmood fit reference.npy --out detector/
@@ -61,6 +57,10 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Fit, save, and print a summary paragraph."""
+    from fmood.calibration.detector import OODDetector
+    from fmood.cli.inputs import load_source, per_sample
+    from fmood.store.atomic import check_replaceable_directory
+
     inputs = (args.reference, args.groups, args.domains, args.labels)
     out = check_writable(args.out, "--out", directory=True, inputs=inputs)
     check_replaceable_directory(out)  # before fitting: save() would refuse it only after
@@ -114,6 +114,8 @@ def parse_value(text: str) -> Any:
 
 
 def _check_scorer(name: str, params: dict[str, Any]) -> None:
+    from fmood.scorers import get_scorer
+
     known = get_scorer(name).get_params()  # an unknown name lists the available ones
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -125,6 +127,10 @@ def _check_scorer(name: str, params: dict[str, Any]) -> None:
 
 def summary(detector: OODDetector, source: EmbeddingSource, *, out: str, grouped: bool) -> str:
     """One paragraph: what was fitted on what, how it was calibrated, where it went."""
+    import numpy as np
+
+    from fmood.sanitize import printable
+
     n, d = source.embeddings.shape
     n_cal = detector.calibration_scores_.shape[0]
     split = "held out by whole groups" if grouped else "held out at random"

@@ -1,4 +1,8 @@
-"""Entry point of the ``fmood`` command: the parser, and errors turned into one line."""
+"""Entry point of the ``fmood`` command: the parser, and errors turned into one line.
+
+Building the parser imports only the standard library and fmood's light modules: every
+command imports numpy, torch and the rest inside its ``run``, so ``fmood --help`` is fast.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +14,6 @@ from typing import Sequence
 from fmood import __version__
 from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score, store
 from fmood.errors import FmoodError
-from fmood.sanitize import printable
 
 COMMANDS = (embed, fit, score, report, compare, distance, neighbors, demo, store)
 #: Errors caused by what the user gave (files, values), reported without a traceback.
@@ -68,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe(err: BaseException) -> str:
     """One line for ``err``; an OS error names its file."""
+    from fmood.sanitize import printable
+
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         message = f"{err.filename}: {err.strerror}"
     else:

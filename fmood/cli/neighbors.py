@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from fmood.cli.inputs import load_source, parse_rows
-from fmood.cli.outputs import check_writable, printable_table, write_text_atomic
+from fmood.cli.outputs import check_writable, write_text_atomic
 from fmood.errors import InvalidInputError
-from fmood.sanitize import csv_safe, printable
-from fmood.store import FeatureStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fmood.store import FeatureStore
 
 HELP = "list the nearest feature-store images of query embeddings"
 DESCRIPTION = """\
@@ -24,12 +25,16 @@ reads:  --store, a feature store directory; the queries: --query, a .npy file
         frame or slice) embedded with the store's own backbone (rebuilt from
         the store's fingerprint; pass --weights when they are not the
         backbone's defaults; a mismatch is an error, never a silent mix)
-writes: --csv (optional), one row per (query, neighbour);
+writes: --csv (optional), one row per (query, neighbour), every column;
         --html (optional, with --image), a thumbnail panel: the image beside
         its neighbours with distances and metadata
-prints: one block per query; with --image also its OOD degree and p-value
-        against the store (a detector fitted on the store, patients kept
-        whole when a 'patient' column exists, or --detector)"""
+prints: one block per query, at most 100 characters wide: the query's own
+        metadata when QUERY is a store, then its neighbours (file hashes left
+        out, paths under their common folder, metadata equal on every row on
+        one line, columns that do not fit named: all are in --csv); with
+        --image also its OOD degree and surprise (-log10 p-value) against the
+        store (a detector fitted on the store, patients kept whole when a
+        'patient' column exists, or --detector); then each file written"""
 EXAMPLE = """\
 examples:
   fmood neighbors --store reference_store/ --query target.npy --rows 0,5 -k 8
@@ -65,11 +70,18 @@ def run(args: argparse.Namespace) -> None:
         raise InvalidInputError("--html, --detector and --weights go with --image")
     html = None if args.html is None else check_writable(
         args.html, "--html", inputs=(*inputs, args.csv))
+    import numpy as np
+
+    from fmood.cli.inputs import load_source, parse_rows
+    from fmood.sanitize import csv_safe, printable
+    from fmood.store import FeatureStore
+
     store = FeatureStore.open(args.store)
     if args.image is not None:
         _run_image(args, store, out, html)
         return
-    queries = load_source(args.query).embeddings
+    source = load_source(args.query)
+    queries = source.embeddings
     if queries.shape[1] != store.dim:
         raise InvalidInputError(
             f"{printable(args.query)} holds {queries.shape[1]}-d embeddings, but the store "
@@ -83,20 +95,28 @@ def run(args: argparse.Namespace) -> None:
     table["query"] = rows[table["query"].to_numpy()]
     if out is not None:
         write_text_atomic(out, lambda f: csv_safe(table).to_csv(f, index=False))
-    print(render(table))
+    print(render(table, source.metadata))
+    _print_written(csv=out)
 
 
-def render(table: pd.DataFrame) -> str:
-    """One block per query row: its neighbours without the ``query`` column, printable."""
-    blocks = [
-        f"query row {row}:\n{printable_table(group.drop(columns='query')).to_string(index=False)}"
-        for row, group in table.groupby("query", sort=False)
-    ]
+def render(table: pd.DataFrame, query_metadata: pd.DataFrame | None = None) -> str:
+    """One block per query row: its own metadata (when known), then its compact neighbours."""
+    from fmood.workflows.neighbors import WIDTH, compact_table, query_line
+
+    blocks = []
+    for row, group in table.groupby("query", sort=False):
+        title = f"query row {row}:"
+        if query_metadata is not None:
+            title += "\n  " + query_line(query_metadata.iloc[row], WIDTH - 2)
+        blocks.append(f"{title}\n{compact_table(group.drop(columns='query'))}")
     return "\n\n".join(blocks)
 
 
-def _run_image(args: argparse.Namespace, store: FeatureStore, out, html) -> None:
+def _run_image(
+    args: argparse.Namespace, store: FeatureStore, out: Path | None, html: Path | None
+) -> None:
     """Embed the image with the store's backbone, judge it, list its neighbours."""
+    from fmood.sanitize import csv_safe
     from fmood.workflows import explain_image
 
     explanation = explain_image(store, args.image, k=args.k, detector=args.detector,
@@ -106,3 +126,12 @@ def _run_image(args: argparse.Namespace, store: FeatureStore, out, html) -> None
     if html is not None:
         explanation.write_html(html)
     print(explanation)
+    _print_written(csv=out, html=html)
+
+
+def _print_written(**written: Path | None) -> None:
+    from fmood.sanitize import printable
+
+    for what, path in written.items():
+        if path is not None:
+            print(f"wrote {what}: {printable(path)}")

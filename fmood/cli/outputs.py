@@ -1,15 +1,18 @@
-"""Writing what the commands produce: checked before the work, replaced atomically."""
+"""Writing what the commands produce: checked before the work, replaced atomically.
+
+Imported when the parser is built: pandas and the store are imported inside the functions
+that need them.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable, Iterable, TextIO
 
 from fmood.errors import InvalidInputError, OutputConflictError
-from fmood.sanitize import printable
-from fmood.store.atomic import write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PathLike = str | os.PathLike[str]
 
@@ -22,6 +25,8 @@ def check_writable(
     ``inputs`` are the command's input files and directories: ``path`` may not be one of
     them, lie inside one, or hold one (:func:`check_apart`).
     """
+    from fmood.sanitize import printable
+
     path = Path(path)
     kind, other = ("directory", "file") if directory else ("file", "directory")
     shown = printable(path)
@@ -52,6 +57,8 @@ def check_apart(output: PathLike, option: str, inputs: Iterable[PathLike | None]
     OutputConflictError
         Writing ``output`` would overwrite or delete an input, or write into an input store.
     """
+    from fmood.sanitize import printable
+
     for given in inputs:
         if given is None:
             continue
@@ -65,6 +72,8 @@ def check_apart(output: PathLike, option: str, inputs: Iterable[PathLike | None]
 
 def check_kept_out(kept: PathLike, kept_option: str, out: PathLike, out_option: str) -> None:
     """Refuse ``kept`` (a directory the command fills and keeps) inside ``out`` (replaced whole)."""
+    from fmood.sanitize import printable
+
     relation = overlap(Path(kept), Path(out))
     if relation in ("is", "lies inside"):
         raise OutputConflictError(
@@ -90,6 +99,8 @@ def write_text_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
 
     A run that fails half-way leaves any previous ``path`` as it was and no partial file.
     """
+    from fmood.store.atomic import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def fill(tmp: Path) -> None:
@@ -105,4 +116,6 @@ def printable_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _printable_text(value: object) -> object:
+    from fmood.sanitize import printable
+
     return printable(value) if isinstance(value, str) else value

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fmood.cli.embed import add_read_options, read_options_from
+from fmood.cli.embed import add_quiet, add_read_options, read_options_from
 from fmood.cli.outputs import check_kept_out, check_writable
 from fmood.errors import InvalidInputError
 
@@ -17,11 +17,12 @@ reads:  --reference and --target, each a feature store or a folder / CSV
         --store-root (default: embeddings/), resuming: a rerun embeds only new
         files. Both sides must come from the same backbone.
 writes: OUT/report.html   one self-contained page (no scripts, no network):
-                          the verdict, degree distributions, a 2-D map, a
-                          breakdown per metadata group (site, scanner,
-                          Modality...), the most out-of-distribution images
-                          beside their nearest reference images, scorer
-                          agreement
+                          the verdict and what to do next, degree
+                          distributions, the borderline images (just flagged
+                          / just not flagged), the most out-of-distribution
+                          distinct cases beside their nearest reference
+                          images, a breakdown per metadata group (site,
+                          scanner, Modality...), a 2-D map, scorer agreement
         OUT/scores.csv    one row per target image: path, metadata, degree,
                           p-value, flagged, raw scores, nearest reference ids
         OUT/summary.json  the numbers behind the verdict
@@ -62,10 +63,13 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     p.add_argument("--domains-column", metavar="COLUMN", help="calibrate per site or scanner")
     p.add_argument("--alpha", type=float, default=0.05, help="false-discovery rate (default 0.05)")
     p.add_argument("-k", type=int, default=5, help="reference neighbours per shown image")
-    p.add_argument("--top", type=int, default=12, help="most-OOD images shown (default: 12)")
+    p.add_argument("--top", type=int, default=12,
+                   help="most-OOD distinct cases shown (default: 12)")
+    p.add_argument("--borderline", type=int, default=8,
+                   help="images shown around the flag threshold, half each side (default: 8)")
     p.add_argument("--distance", default="mmd", help="dataset distance (default: mmd)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet(p)
     add_read_options(p)
     p.set_defaults(run=run)
 
@@ -83,9 +87,9 @@ def run(args: argparse.Namespace) -> None:
         args.reference, args.target, args.out,
         backbone=args.backbone, weights=args.weights, device=args.device,
         store_root=args.store_root, batch_size=args.batch_size,
-        read_options=read_options_from(args), progress=not args.no_progress,
+        read_options=read_options_from(args), progress=not args.quiet,
         detector=args.detector, groups_column=args.groups_column,
         domains_column=args.domains_column, alpha=args.alpha, k_neighbors=args.k,
-        n_top=args.top, distance=args.distance, seed=args.seed,
+        n_top=args.top, n_borderline=args.borderline, distance=args.distance, seed=args.seed,
     )
     print(summary)

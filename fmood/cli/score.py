@@ -12,21 +12,17 @@ import argparse
 import mmap
 import tempfile
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from fmood._validation import nonfinite_rows
-from fmood.calibration.combine import benjamini_hochberg
-from fmood.calibration.detector import OODDetector
-from fmood.cli.inputs import EmbeddingSource, load_source
 from fmood.cli.outputs import check_writable, printable_table, write_text_atomic
 from fmood.errors import InvalidInputError
-from fmood.sanitize import csv_safe, printable
-from fmood.store import FeatureStore
+
+if TYPE_CHECKING:  # numpy, pandas, pyarrow and the detector: imported when the command runs
+    import numpy as np
+    import pandas as pd
+
+    from fmood.calibration.detector import OODDetector
+    from fmood.cli.inputs import EmbeddingSource
 
 HELP = "score target embeddings with a saved detector"
 DESCRIPTION = """\
@@ -68,6 +64,10 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Assess the target chunk by chunk, write the table, print the summary."""
+    from fmood.calibration.combine import benjamini_hochberg
+    from fmood.calibration.detector import OODDetector
+    from fmood.sanitize import printable
+
     out = check_writable(args.out, "--out", inputs=(args.target, args.detector))
     if not 0.0 < args.alpha < 1.0:
         raise InvalidInputError(f"--alpha must be in (0, 1), got {args.alpha}")
@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> None:
 
 def open_target(path: str | Path) -> EmbeddingSource:
     """The target, its embeddings memory-mapped (not yet checked: see :func:`check_rows`)."""
+    from fmood.cli.inputs import EmbeddingSource, load_source
+    from fmood.store import FeatureStore
+
     path = Path(path)
     if path.is_dir():
         store = FeatureStore.open(path)
@@ -111,6 +114,8 @@ def read_chunk(embeddings: np.ndarray, rows: slice) -> np.ndarray:
     stays counted in the process's resident memory until it is, so without this reading a
     large target end to end would grow to its full size.
     """
+    import numpy as np
+
     with np.errstate(over="ignore"):  # overflow to float32 becomes inf, refused by check_rows
         chunk = np.array(embeddings[rows], dtype=np.float32, order="C")
     mapped = getattr(embeddings, "_mmap", None)  # np.memmap's mapping (np.load, FeatureStore)
@@ -121,6 +126,11 @@ def read_chunk(embeddings: np.ndarray, rows: slice) -> np.ndarray:
 
 def check_rows(target: EmbeddingSource) -> None:
     """Refuse an empty target or one with non-finite rows (all of them named), chunk by chunk."""
+    import numpy as np
+
+    from fmood._validation import nonfinite_rows
+    from fmood.sanitize import printable
+
     n = target.embeddings.shape[0]
     if n == 0:
         raise InvalidInputError(f"{printable(target.path)} holds no embeddings")
@@ -146,6 +156,10 @@ def assess_to_spool(
     Returns ``p_combined`` and ``degree`` of every row, each of shape (n_samples,). The
     ``flagged`` column is left out: it depends on all rows (:func:`tables_from_spool`).
     """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     n = target.embeddings.shape[0]
     p_combined, degree = np.empty(n), np.empty(n)
     writer = None
@@ -168,6 +182,8 @@ def tables_from_spool(
     spool: Path, target: EmbeddingSource, flagged: np.ndarray
 ) -> Iterator[pd.DataFrame]:
     """The final table chunk by chunk: :func:`scores_table` of each spooled chunk, flagged."""
+    import pyarrow.parquet as pq
+
     file = pq.ParquetFile(spool)
     for group, rows in enumerate(chunks(len(flagged))):
         assessed = file.read_row_group(group).to_pandas()
@@ -183,6 +199,10 @@ def write_table(
     The :data:`TOP` rows of highest surprise (earlier rows first on ties) are returned as
     read, unquoted.
     """
+    import pandas as pd
+
+    from fmood.sanitize import csv_safe
+
     top = None
 
     def write(f: TextIO) -> None:
@@ -201,6 +221,9 @@ def scores_table(target: EmbeddingSource, assessed: pd.DataFrame, start: int = 0
 
     ``assessed`` holds rows ``start, start + 1, ...`` of the target.
     """
+    import numpy as np
+    import pandas as pd
+
     stop = start + len(assessed)
     parts = [pd.DataFrame({"row": np.arange(start, stop)})]
     if target.metadata is not None:
@@ -215,6 +238,10 @@ def summary(
     out: Path, alpha: float,
 ) -> str:
     """Share flagged, degree median/max, and the most OOD rows (``top``), printable."""
+    import numpy as np
+
+    from fmood.sanitize import printable
+
     n = len(degree)
     n_flagged = int(flagged.sum())
     shown = printable_table(top[["row"] + (["path"] if "path" in top.columns else []) + [

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from fmood.errors import StoreCorruptError
-from fmood.sanitize import printable
 
 HELP = "check a feature store (fmood store verify STORE)"
 DESCRIPTION = """\
@@ -40,6 +39,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run_verify(args: argparse.Namespace) -> None:
     """Print one line per problem and exit 2, or print ``ok`` and what was not checked."""
+    from fmood.sanitize import printable
     from fmood.store import FeatureStore
 
     try:

@@ -72,6 +72,13 @@ def dataset_distance(
     ``p``, ``seed`` (sliced_wasserstein); ``reg``, ``scale``, ``max_iter``, ``tol``
     (sinkhorn); ``cv``, ``C``, ``max_iter`` (classifier).
 
+    The ratio (value / null level) is not comparable across methods: unbiased MMD^2 has a
+    null level near 0, so its ratio explodes on a real shift (tens to hundreds), while
+    frechet, sliced_wasserstein and sinkhorn are biased far from 0 between two samples of
+    one distribution, so their ratios stay near 1 for the same shift, and the classifier's
+    null level is chance (0.5), so its ratio is at most 2. One line per method:
+    :data:`fmood.distances.result.RATIO_MEANINGS`.
+
     The null level is the same distance between two disjoint random parts of A, the
     held-out part as large as B (at most half of A), so it is measured at the sample sizes
     of the value itself: biased estimators (frechet, sliced_wasserstein, sinkhorn) grow as a

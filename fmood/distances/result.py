@@ -5,6 +5,33 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: What ``ratio`` (value / null level) means for each method, in one line. Ratios are not
+#: comparable across methods: each estimator has its own floor between two samples of one
+#: distribution, so one shift gives very different ratios.
+RATIO_MEANINGS: dict[str, str] = {
+    "mmd": "unbiased MMD^2 of an RBF kernel; between two samples of one distribution it "
+           "scatters around 0, so its null level is near 0 and the ratio explodes (tens to "
+           "hundreds) once the target differs: read the p-value, not the size of the ratio",
+    "frechet": "Frechet distance of Gaussians fitted to each side; it has a large "
+               "finite-sample bias (two samples of one distribution are far apart in "
+               "high dimension), so the null level is large and the ratio stays near 1: "
+               "1.4x can be a clear shift",
+    "sliced_wasserstein": "sliced Wasserstein-2 over random directions; biased upward on "
+                          "finite samples like frechet, so its ratio stays small (a few x "
+                          "at most)",
+    "sinkhorn": "entropic optimal-transport cost over the median within-reference cost; "
+                "the entropic blur and sample size keep it far from 0 between two samples "
+                "of one distribution, so its ratio stays near 1",
+    "classifier": "cross-validated AUROC of a classifier telling target from reference; "
+                  "its null level is chance (about 0.5), so the ratio is at most 2 (AUROC "
+                  "1): read the AUROC itself",
+}
+#: The sentence every ratio explanation shares.
+RATIO_NOTE = ("ratio = value / null level (the same distance between two random parts of the "
+              "reference): about 1 or less means the target looks like another sample of the "
+              "reference; each method has its own null level, so ratios are not comparable "
+              "across methods")
+
 
 @dataclass(frozen=True)
 class DistanceResult:
@@ -29,6 +56,9 @@ class DistanceResult:
         wide). For the classifier it is the AUROC of chance, about 0.5.
     ratio : float or None
         ``value / null_level``: about 1 or less when B looks like another sample of A.
+        Not comparable across methods (:data:`RATIO_MEANINGS`, :attr:`ratio_meaning`): MMD's
+        null level is near 0, so its ratio explodes; frechet's is large, so its ratio stays
+        near 1 for the same shift.
         When ``null_level`` is 0 (e.g. A has one distinct vector): ``inf`` if ``value > 0``,
         else ``nan``. None when ``null_level`` is None.
     p_value : float or None
@@ -54,6 +84,11 @@ class DistanceResult:
     n_b: int
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio_meaning(self) -> str:
+        """What this method's ratio measures (:data:`RATIO_MEANINGS`), or ``""`` if unknown."""
+        return RATIO_MEANINGS.get(self.method, "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python types only; non-finite numbers (a ratio over a zero null level) become

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from fmood._validation import check_positive_int
 from fmood.backbones import Backbone, load
@@ -37,6 +36,7 @@ from fmood.embed.writer import (
 )
 from fmood.errors import FmoodError, InvalidInputError
 from fmood.io.dataset import FAILURE_COLUMNS, Record, check_read_options, list_dataset
+from fmood.progress import Progress
 from fmood.sanitize import printable
 from fmood.store import FeatureStore
 
@@ -222,7 +222,10 @@ def embed_dataset(
         Stop at the first file that cannot be embedded (:class:`InvalidInputError` naming
         it), after committing the files before it.
     progress : bool
-        A progress bar over files (shown on a terminal only), with images/s.
+        Progress on stderr (:class:`fmood.progress.Progress`): files done of all, images
+        embedded, images/s and time left, redrawn on a terminal, else a plain line every
+        10 s or 5% of the files. A file counts once its vectors are embedded (or it is
+        skipped or failed), never when it is merely read.
     read_options : mapping, optional
         Reader options, each passed to the readers that take it: ``window`` (DICOM: a
         ``CT_WINDOWS`` name or (center, width)), ``axis``, ``stride``, ``max_slices``,
@@ -285,7 +288,7 @@ def embed_dataset(
             f"backbone must be a Backbone or a name, got {type(backbone).__name__}"
         )
     fingerprint = backbone.fingerprint
-    opened = open_store(store, backbone.dim, fingerprint)
+    opened = open_store(store, backbone.dim, fingerprint, blocks=backbone.blocks)
     target = opened.store
     failures_file = Path(failures_path) if failures_path is not None else default_failures_path(
         target.path
@@ -296,6 +299,7 @@ def embed_dataset(
     keys = {r.path: path_key(r.path, store_paths) for r in records}
 
     def finished(file: _File) -> None:
+        bar.update(1, images=len(file))
         if state["halted"]:  # strict, and an earlier file failed here: add nothing after it
             return
         bad = np.flatnonzero(~np.isfinite(file.vectors).all(axis=1))
@@ -319,9 +323,7 @@ def embed_dataset(
         dataset = FileDataset(jobs, backbone.preprocessing, read_options)
         workers = min(num_workers, len(jobs))
         batcher = _Batcher(backbone, batch_size, finished)
-        bar = tqdm(
-            total=len(jobs), unit="file", desc="embedding", disable=None if progress else True
-        )
+        bar = Progress("embedding", len(jobs), enabled=progress)
         try:
             with bar:
                 for item in _loaded(file_loader(dataset, workers)):
@@ -333,6 +335,7 @@ def embed_dataset(
                         ]
                         column = next(filter(None, map(unstorable, rows)), None)
                         if column is not None:
+                            bar.update(1)
                             fail(item["path"], _not_utf8(item["path"], column))
                         else:
                             vectors = np.empty((len(rows), backbone.dim), dtype=np.float32)
@@ -340,12 +343,12 @@ def embed_dataset(
                                                item["pixels"], vectors))
                     elif item["status"] == SKIP:
                         state["skipped"] += 1
+                        bar.update(skipped=1)
                     else:
+                        bar.update(1)
                         fail(item["path"], item["error"])
-                    _advance(bar, batcher.n_embedded, started)
                 batcher.drain()
                 writer.flush()
-                _advance(bar, batcher.n_embedded, started, files=0)
         except _StrictStop as stop:
             batcher.drain()  # the files before the bad one are complete: keep them
             writer.flush()
@@ -381,12 +384,6 @@ def embed_dataset(
         n_stored=len(target),
         failures=failures_frame,
     )
-
-
-def _advance(bar: tqdm, n_images: int, started: float, files: int = 1) -> None:
-    rate = n_images / max(time.perf_counter() - started, 1e-9)
-    bar.set_postfix_str(f"{rate:.1f} images/s", refresh=False)
-    bar.update(files)
 
 
 class _StrictStop(Exception):

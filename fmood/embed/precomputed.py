@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from fmood.backbones.precomputed import PRECOMPUTED, load_precomputed
 from fmood.embed.summary import EmbedSummary
 from fmood.embed.writer import FLUSH_EVERY, ChunkWriter, open_store, remove_if_unused
 from fmood.errors import FmoodError
+from fmood.progress import Progress
 from fmood.store import FeatureStore
 
 __all__ = ["embed_precomputed"]
@@ -83,16 +83,16 @@ def embed_precomputed(
             i for i, r in enumerate(loaded.records)
             if ((r.path, r.metadata["frame"]) if loaded.frames else (r.path,)) not in held
         ]
-        bar = tqdm(total=len(todo), unit="row", desc="adding", disable=None if progress else True)
-        with bar:
-            for start in range(0, len(todo), flush_every):
-                rows = todo[start : start + flush_every]
-                vectors = np.asarray(loaded.vectors[rows], dtype=np.float32)
-                records = [loaded.records[i] for i in rows]
-                metadata = [{"path": r.path, **r.metadata} for r in records]
-                writer.add_file(vectors, metadata)
-                bar.update(len(rows))
-            writer.flush()
+        bar = Progress("adding", len(todo), unit="rows", enabled=progress)
+        for start in range(0, len(todo), flush_every):
+            rows = todo[start : start + flush_every]
+            vectors = np.asarray(loaded.vectors[rows], dtype=np.float32)
+            records = [loaded.records[i] for i in rows]
+            metadata = [{"path": r.path, **r.metadata} for r in records]
+            writer.add_file(vectors, metadata)
+            bar.update(len(rows), images=len(rows))
+        writer.flush()
+        bar.close()
     finally:
         remove_if_unused(opened)
     if isinstance(store, FeatureStore):

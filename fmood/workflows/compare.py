@@ -324,6 +324,7 @@ def _measure(
     try:
         common = {"store_root": store_root, "batch_size": batch_size, "progress": progress,
                   "read_options": read_options or None}
+        common["label"] = spec.label
         ref_store, ref_new, ref_seconds = _embed(reference, backbone, common)
         tgt_store, tgt_new, tgt_seconds = _embed(target, backbone, common)
         check_same_backbone(ref_store, tgt_store)
@@ -337,6 +338,8 @@ def _measure(
         if n_new:
             throughput = n_new / max(ref_seconds + tgt_seconds, 1e-9)
             measured_on = f"{n_new} images embedded in this run (reading files included)"
+        elif throughput_sample == 0:
+            throughput, measured_on = None, "not measured (throughput_sample=0)"
         else:
             images = _sample_images(ref_store, throughput_sample, read_options)
             throughput = sample_throughput(backbone, images, batch_size)
@@ -480,7 +483,7 @@ def _embed(source: Path, backbone: Backbone, common: dict) -> tuple[FeatureStore
     """``store_for(source, backbone)``, with the images it embedded and the seconds it took."""
     if is_store(source):
         return store_for(source, backbone), 0, 0.0
-    expected = store_path_for(source, backbone, common["store_root"])
+    expected = store_path_for(source, backbone, common["store_root"], common["label"])
     before = len(FeatureStore.open(expected)) if is_store(expected) else 0
     started = time.perf_counter()
     store = store_for(source, backbone, **common)
@@ -504,9 +507,10 @@ def _check_params(
         raise InvalidInputError(
             f"rank_by {rank_by!r} needs a label_column (the probe is trained on labels)"
         )
-    if not isinstance(throughput_sample, (int, np.integer)) or throughput_sample < 1:
+    if (not isinstance(throughput_sample, (int, np.integer)) or isinstance(throughput_sample, bool)
+            or throughput_sample < 0):
         raise InvalidInputError(
-            f"throughput_sample must be a positive integer, got {throughput_sample!r}"
+            f"throughput_sample must be an integer >= 0 (0 skips), got {throughput_sample!r}"
         )
 
 

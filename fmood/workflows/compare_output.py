@@ -289,10 +289,25 @@ _SHOWN: tuple[tuple[str, str, str], ...] = (
     ("throughput_measured_on", "timed on", "s"),
 )
 _NUMERIC_SHOWN = {header for _, header, spec in _SHOWN if spec != "s"}
+#: Long text columns, wrapped so the table fits the window.
+_WRAPPED = {"timed on"}
 
+# The table fits a 1400 px window: a wider page, headers and the "timed on" text wrapped,
+# numbers kept on one line; narrower windows scroll the table with rank and backbone pinned.
 _EXTRA_CSS = """
+main { max-width: 1360px; }
 p.meaning { font-size: 1.02rem; margin: 0.4rem 0; }
-table.comparison td, table.comparison th { white-space: nowrap; }
+table.comparison { font-size: 0.92rem; }
+table.comparison th, table.comparison td { padding: 0.25rem 0.4rem; }
+table.comparison th { white-space: normal; vertical-align: bottom; max-width: 6.5em; }
+table.comparison td { white-space: nowrap; }
+table.comparison td.wrap { white-space: normal; min-width: 10em; }
+table.comparison td:nth-child(2) { white-space: normal; overflow-wrap: anywhere; max-width: 11em; }
+table.comparison th:nth-child(-n+2), table.comparison td:nth-child(-n+2) {
+  position: sticky; background: #fff; z-index: 1; }
+table.comparison th:nth-child(-n+2) { background: #f1f1ef; }
+table.comparison th:nth-child(1), table.comparison td:nth-child(1) { left: 0; min-width: 2.5em; }
+table.comparison th:nth-child(2), table.comparison td:nth-child(2) { left: 3.5em; }
 .scroll { overflow-x: auto; }
 """
 
@@ -382,7 +397,9 @@ def _format(value: Any, spec: str) -> str:
 
 
 def _css_class(header: str) -> str:
-    return "num" if header in _NUMERIC_SHOWN else "text"
+    if header in _NUMERIC_SHOWN:
+        return "num"
+    return "text wrap" if header in _WRAPPED else "text"
 
 
 def _md_cell(value: str) -> str:

@@ -1,9 +1,11 @@
 """``explain_image``: why was this image flagged? Its degree and its nearest reference images."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fmood.calibration.detector import OODDetector
@@ -41,10 +43,10 @@ class ImageExplanation:
             row = self.assessment.iloc[q]
             where = "" if frame is None else f" frame {frame}"
             rows = self.neighbors[self.neighbors["query"] == q].drop(columns="query")
-            rows = rows.map(lambda v: printable(v) if isinstance(v, str) else v)
             blocks.append(
-                f"{printable(self.image)}{where}: " + ", ".join(f"{k} {v}" for k, v in _facts(row))
-                + f"\n{rows.to_string(index=False)}"
+                f"{printable(self.image)}{where}:\n  "
+                + ", ".join(f"{k} {v}" for k, v in _facts(row))
+                + f"\n{compact_table(rows)}"
             )
         return "\n\n".join(blocks)
 
@@ -58,8 +60,83 @@ class ImageExplanation:
 
 
 def _facts(row: pd.Series) -> list[tuple[str, str]]:
-    return [("degree", f"{row['degree']:.4f}"), ("p-value", f"{row['p_combined']:.3g}"),
+    return [("degree", f"{row['degree']:.4f}"),
+            ("surprise", surprise_text(row["p_combined"])),
             ("flagged at 5% FDR", "yes" if row["flagged"] else "no")]
+
+
+#: A p-value below this prints as ``< 1e-300`` (float64 reaches about 1e-308, then 0).
+_TINY_P = 1e-300
+
+
+def surprise_text(p_value: float) -> str:
+    """``-log10 p`` with the p-value: ``"4.2 (p = 6.3e-05)"``; a p of 0 reads ``> 300``."""
+    if p_value < _TINY_P:
+        return "> 300 (p < 1e-300)"
+    return f"{-np.log10(p_value):.1f} (p = {p_value:.2g})"
+
+
+#: Widest line :func:`compact_table` prints, and widest cell.
+WIDTH = 100
+_CELL = 24
+#: Kept in the CSV, too long for a terminal: a file's 64-character SHA-256.
+_HIDDEN = ("file_sha256",)
+_FIRST = ("rank", "id", "distance")
+
+
+def compact_table(neighbors: pd.DataFrame, width: int = WIDTH) -> str:
+    """Neighbours of one query as at most ``width`` characters a line, printable.
+
+    ``neighbors`` holds ``rank``, ``id``, ``distance`` and metadata columns. Hashes and
+    empty columns are left out, paths are shown under their common folder, metadata equal
+    on every row goes on one line above the table, long cells are cut, and columns that do
+    not fit are named in a last line (every column is in the ``--csv`` file).
+    """
+    table = neighbors.drop(columns=[c for c in _HIDDEN if c in neighbors.columns])
+    table = table.loc[:, table.notna().any() & (table.astype(str) != "None").any()]
+    notes = []
+    if "path" in table.columns and len(table):
+        paths = table["path"].astype(str)
+        folder = os.path.commonpath(list(paths)) if paths.str.startswith("/").all() else ""
+        if folder and len(table) > 1:
+            table = table.assign(path=[os.path.relpath(p, folder) for p in paths])
+            notes.append(f"paths under {_cut(printable(folder), width - 12, left=True)}")
+    meta = [c for c in table.columns if c not in _FIRST]
+    constant = [c for c in meta if len(table) > 1 and table[c].astype(str).nunique() == 1]
+    if constant:
+        notes.append("all: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant))
+    shown = table.drop(columns=constant)
+    if "distance" in shown.columns:
+        shown = shown.assign(distance=shown["distance"].map(lambda d: f"{d:.4g}"))
+    shown = shown.map(lambda v: _cut(printable(str(v)), _CELL)).rename(columns=printable)
+    if "path" in table.columns:  # a file name says more than its folders: cut on the left
+        shown["path"] = [_cut(printable(str(p)), 2 * _CELL, left=True) for p in table["path"]]
+    kept: list[str] = []
+    for column in shown.columns:
+        lines = shown[[*kept, column]].to_string(index=False).splitlines()
+        if kept and max(map(len, lines)) > width:
+            break
+        kept.append(column)
+    left_out = [c for c in shown.columns if c not in kept]
+    if left_out:
+        notes.append(f"{len(left_out)} more column(s) in --csv: {', '.join(left_out)}")
+    lines = [_cut(printable(n), width) for n in notes]
+    return "\n".join([*lines, shown[kept].to_string(index=False)])
+
+
+def query_line(metadata: pd.Series, width: int = WIDTH) -> str:
+    """A query's own metadata as ``key=value`` pairs, hashes and empty fields left out."""
+    pairs = [f"{k}={_cut(printable(str(v)), 2 * _CELL, left=k == 'path')}"
+             for k, v in metadata.items()
+             if k not in _HIDDEN and v is not None and str(v) not in ("None", "nan")]
+    return _cut(", ".join(pairs), width)
+
+
+def _cut(text: str, n: int, left: bool = False) -> str:
+    """``text`` in at most ``n`` characters, cut at the end (or start) with ``...``."""
+    if len(text) <= n:
+        return text
+    return "..." + text[len(text) - n + 3 :] if left else text[: n - 3] + "..."
 
 
 def explain_image(

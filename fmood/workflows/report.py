@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from fmood.backbones import Backbone, load
+from fmood.progress import stage_line
 from fmood.report import ReportSummary, build_report
 from fmood.report.outputs import check_out_dir
 from fmood.workflows.sources import DEFAULT_STORE_ROOT, store_for
@@ -36,6 +37,9 @@ def report(
     backbone : Backbone or name, optional
         Needed when either side is images; ``weights`` and ``device`` go to
         :func:`fmood.backbones.load` with a name.
+    progress : bool
+        A line on stderr as each stage (reference, target, report) starts, and the
+        embedding progress of each side (:class:`fmood.progress.Progress`).
     **report_options
         Passed to :func:`fmood.report.build_report` (detector, alpha, k_neighbors, ...).
     """
@@ -44,7 +48,13 @@ def report(
         backbone = load(backbone, weights=weights, device=device)
     common = {"store_root": store_root, "batch_size": batch_size, "progress": progress,
                   "read_options": read_options}
+    # One line per stage, each before its own progress: no bar claims a stage is done
+    # while the next one (embedding the target, say) is still running.
+    stage_line(f"fmood report: stage 1/3, reference {reference}", enabled=progress)
     reference_store = store_for(reference, backbone, **common)
+    stage_line(f"fmood report: stage 2/3, target {target}", enabled=progress)
     target_store = store_for(target, backbone, **common)
+    stage_line("fmood report: stage 3/3, detector, scores, neighbours, distance, report",
+               enabled=progress)
     return build_report(reference_store, target_store, out_dir, progress=progress,
                         **report_options)

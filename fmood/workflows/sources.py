@@ -25,13 +25,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "data"
 
 
-def store_path_for(source: str | Path, backbone: Backbone, store_root: str | Path) -> Path:
-    """Where :func:`store_for` keeps the embeddings of images ``source`` by ``backbone``."""
+def store_path_for(
+    source: str | Path, backbone: Backbone, store_root: str | Path, label: str | None = None
+) -> Path:
+    """Where :func:`store_for` keeps the embeddings of images ``source`` by ``backbone``.
+
+    ``store_root/<source name>-<label or backbone name>-<hash>``: a ``label`` such as
+    ``"random:dinov2-base"`` names a random-weight control's store apart from the
+    pretrained one, whose backbone name is the same.
+    """
     source = Path(source)
     key = hashlib.sha256(
         f"{source.resolve()}|{backbone.fingerprint.to_dict()}".encode()
     ).hexdigest()[:10]
-    return Path(store_root) / f"{_slug(source.stem)}-{_slug(backbone.name)}-{key}"
+    name = backbone.name if label is None else label
+    return Path(store_root) / f"{_slug(source.stem)}-{_slug(name)}-{key}"
 
 
 def store_for(
@@ -42,6 +50,7 @@ def store_for(
     batch_size: int = 32,
     progress: bool = True,
     read_options: dict | None = None,
+    label: str | None = None,
 ) -> FeatureStore:
     """The feature store for ``source``, embedding what is not yet embedded.
 
@@ -53,6 +62,8 @@ def store_for(
         into the same store: only new files are embedded).
     backbone : Backbone or None
         Required for images; for a store, checked against the store's fingerprint when given.
+    label : str, optional
+        Names the store in place of the backbone's name (:func:`store_path_for`).
 
     Raises
     ------
@@ -79,7 +90,7 @@ def store_for(
         )
     from fmood.embed import embed_dataset  # torch-heavy: only when there is embedding to do
 
-    path = store_path_for(source, backbone, store_root)
+    path = store_path_for(source, backbone, store_root, label)
     summary = embed_dataset(
         backbone, source, path, batch_size=batch_size, progress=progress,
         read_options=read_options,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmood.cli import demo
 from fmood.cli.demo import headline
 
 
@@ -17,7 +16,7 @@ def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
         return {"n_target": 10, "flagged_share": 0.31234,
                 "by_shift": {"none": {"n": 5, "auroc": None}, "artifact": {"n": 5, "auroc": 0.9}}}
 
-    monkeypatch.setattr(demo.demo, "run_demo", fake_run_demo)
+    monkeypatch.setattr("fmood.demo.run_demo", fake_run_demo)
     out = tmp_path / "demo-out"
     result = cli("demo", "--out", out)
     assert result.code == 0, result.err
@@ -43,6 +42,6 @@ def test_headline_shapes():
 
 def test_default_out_dir(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(demo.demo, "run_demo", lambda out, **kwargs: out.mkdir() or {})
+    monkeypatch.setattr("fmood.demo.run_demo", lambda out, **kwargs: out.mkdir() or {})
     assert cli("demo").code == 0
     assert (tmp_path / "fmood-demo-out").is_dir()

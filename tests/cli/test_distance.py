@@ -5,6 +5,7 @@ import json
 import pytest
 
 from fmood.cli.distance import parse_methods
+from fmood.cli.main import main
 from fmood.distances import available_distances
 from fmood.errors import InvalidInputError
 
@@ -16,7 +17,7 @@ def test_ratio_is_larger_for_a_shifted_target(cli, data, tmp_path):
         result = cli("distance", data["reference"], data[name], "--method", "mmd,frechet",
                      "--bootstrap", 20, "--seed", 1, "--json", out)
         assert result.code == 0, result.err
-        lines = result.out.strip().splitlines()
+        lines = result.out.strip().split("\n\n")[0].splitlines()
         assert lines[0].split() == ["method", "value", "ci_low", "ci_high", "null_level", "ratio",
                                     "p_value"]
         assert [line.split()[0] for line in lines[1:]] == ["mmd", "frechet"]
@@ -29,6 +30,30 @@ def test_ratio_is_larger_for_a_shifted_target(cli, data, tmp_path):
         ratios[name] = {m: r["ratio"] for m, r in document["distances"].items()}
     for method in ("mmd", "frechet"):
         assert ratios["shifted"][method] > 5 * max(ratios["in_dist"][method], 1)
+
+
+def test_each_ratio_is_explained(cli, data, tmp_path):
+    # issue 12: mmd 88x beside frechet 1.43x on the same data, with no word on why.
+    out = tmp_path / "d.json"
+    result = cli("distance", data["reference"], data["shifted"], "--method", "mmd,frechet",
+                 "--bootstrap", 0, "--json", out)
+    assert result.code == 0, result.err
+    _, notes = result.out.strip().split("\n\n")
+    text = " ".join(notes.split())
+    assert "not comparable across methods" in text
+    assert "mmd: unbiased MMD^2" in text and "null level is near 0" in text
+    assert "frechet: Frechet distance" in text and "ratio stays near 1" in text
+    assert max(map(len, notes.splitlines())) <= 100
+    meanings = json.loads(out.read_text())["ratio_meanings"]
+    assert set(meanings) == {"mmd", "frechet"} and "bias" in meanings["frechet"]
+
+
+def test_help_says_ratios_differ_across_methods(capsys):
+    with pytest.raises(SystemExit):
+        main(["distance", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Ratios are not comparable across methods" in text
+    assert "null level is near 0" in text and "ratio stays near 1" in text
 
 
 def test_default_is_mmd_without_json(cli, data, tmp_path):

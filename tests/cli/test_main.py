@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import fmood
-from fmood.cli import demo
 from fmood.cli.main import describe, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +60,7 @@ def test_unexpected_exception_is_an_internal_error(cli, tmp_path, monkeypatch):
     def broken(out_dir, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(demo.demo, "run_demo", broken)
+    monkeypatch.setattr("fmood.demo.run_demo", broken)
     result = cli("demo", "--out", tmp_path / "demo")
     assert result.code == 1
     assert "Traceback" not in result.err
@@ -89,3 +88,26 @@ def test_console_script_exit_code_and_clean_stderr(data, detector_dir, tmp_path)
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("fmood: error: ") and "8-d" in result.stderr
     assert not out.exists()
+
+
+HEAVY = ("numpy", "pandas", "scipy", "sklearn", "faiss", "pyarrow", "pydicom", "torch",
+         "transformers", "open_clip", "timm", "matplotlib", "PIL")
+
+
+def test_building_the_parser_imports_nothing_heavy():
+    # issue 12: `fmood --help` took 7-10 s importing torch, scipy, pandas... for a parser.
+    code = ("import sys; from fmood.cli.main import build_parser; build_parser(); "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_import_fmood_is_lazy_but_complete():
+    code = ("import sys, fmood; print('numpy' in sys.modules); "
+            "print(all(getattr(fmood, n) is not None for n in fmood.__all__))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        fmood.missing  # noqa: B018

@@ -65,3 +65,38 @@ def test_not_a_store_and_wrong_dimension(cli, data, store_dir, tmp_path):
     result = cli("neighbors", "--store", store_dir, "--query", data["other_dim"])
     assert result.code == 2
     assert f"{data['other_dim']} holds 8-d embeddings, but the store" in result.err
+
+
+@pytest.fixture
+def wide_store(tmp_path):
+    """A store as `fmood embed` writes it: long absolute paths, a SHA-256 per file."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / ("deep_folder_name_" * 6)
+    path = tmp_path / "wide_store"
+    store = FeatureStore.create(path, 8)
+    store.add(rng.normal(size=(12, 8)).astype(np.float32), {
+        "path": [str(folder / f"patient_{i}" / f"scan_{i:03d}.dcm") for i in range(12)],
+        "file_sha256": [f"{i:064x}" for i in range(12)],
+        "patient": [f"p{i}" for i in range(12)],
+        "Modality": ["CT"] * 12,
+        "Manufacturer": ["A very long manufacturer name, Inc."] * 6 + ["Other"] * 6,
+        "ManufacturerModelName": [f"Model {i} " * 4 for i in range(12)],
+    })
+    return path
+
+
+def test_output_is_compact_shows_the_query_and_what_was_written(cli, wide_store, tmp_path):
+    # issue 12: 346-character lines with a 64-character hash, no query metadata, no
+    # "wrote" line.
+    out = tmp_path / "nb.csv"
+    result = cli("neighbors", "--store", wide_store, "--query", wide_store, "--rows", "0,5",
+                 "-k", 4, "--csv", out)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert f"{0:064x}" not in result.out and "file_sha256" not in result.out
+    assert lines[0] == "query row 0:"
+    assert lines[1].startswith("  path=...") and "scan_000.dcm, patient=p0" in lines[1]
+    assert "all: Modality=CT" in result.out
+    assert lines[-1] == f"wrote csv: {out}"
+    assert "file_sha256" in pd.read_csv(out).columns  # every column stays in the CSV

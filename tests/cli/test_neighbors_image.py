@@ -29,6 +29,8 @@ def test_image_query_prints_degree_and_writes_an_escaped_panel(cli, store, tmp_p
     assert result.code == 0, result.err
     assert "degree" in result.out and "flagged at 5% FDR yes" in result.out
     assert result.out.count("brain_") == 3
+    assert "surprise " in result.out and "p-value 0" not in result.out
+    assert result.out.splitlines()[-1] == f"wrote html: {html}"
     page = html.read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;.png" in page
     assert page.count('src="data:image/png;base64,') == 4  # the query and its 3 neighbours

@@ -339,3 +339,25 @@ def test_a_reused_staging_buffer_gives_the_same_vectors(backbone, good_folder):
             str(good_folder / n) for n in FRAMES)]
         results[staged] = np.concatenate([f.vectors for f in done])
     np.testing.assert_array_equal(results[True], results[False])
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(backbone, folder, tmp_path, capsys):
+    # issue 12: with stderr not a terminal (a log, CI) embedding showed no progress at all,
+    # and on a terminal the bar read 100% at 0.0 images/s while frames were still embedded.
+    summary = _run(backbone, folder, tmp_path / "store", batch_size=64, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines, "no progress line"
+    final = lines[-1]
+    n_files = len(FRAMES) + len(BAD)
+    assert final.startswith(f"embedding: {n_files}/{n_files} files (100%), {n_frames()} images")
+    assert "images/s" in final and " in " in final
+    assert "\r" not in "".join(lines)  # plain lines, not a redrawn bar
+    assert not any("(100%)" in line for line in lines[:-1])
+    images = [int(line.split(", ")[1].split()[0]) for line in lines]
+    assert images == sorted(images) and images[-1] == n_frames()
+    assert summary.n_images == n_frames()
+
+
+def test_quiet_embedding_writes_nothing(backbone, folder, tmp_path, capsys):
+    _run(backbone, folder, tmp_path / "store", progress=False)
+    assert capsys.readouterr().err == ""

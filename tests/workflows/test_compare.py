@@ -269,3 +269,37 @@ def test_page_escapes_names_and_paths():
     page = render_html(table, ["<i>line</i>"], setup, [detail], "now")
     assert "<img" not in page and "<script" not in page and "<b>n" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;i&gt;line" in page
+
+
+def test_random_control_stores_are_named_random(data, first):
+    # issue 12: the control's stores were named like the pretrained ones on disk.
+    names = sorted(p.name for p in data["store_root"].iterdir())
+    assert [n.rsplit("-", 1)[0] for n in names] == [
+        "manifest-efficientnet-lite0", "manifest-efficientnet-lite0",
+        "manifest-random-efficientnet-lite0", "manifest-random-efficientnet-lite0"]
+
+
+def test_throughput_sample_zero_skips_the_timing(data, first):
+    # issue 12: documented as "0 skips", but refused.
+    skipped = _run(data, "skipped", throughput_sample=0)
+    table = skipped.table
+    assert (table["throughput_measured_on"] == "not measured (throughput_sample=0)").all()
+    assert table["images_per_second"].isna().all()
+    with pytest.raises(InvalidInputError, match="throughput_sample must be an integer >= 0"):
+        _run(data, "never", throughput_sample=-1)
+
+
+def test_page_table_fits_a_narrow_window():
+    # issue 12: the table ran off a 1400 px window (one line per header, nowrap text).
+    row = {c: 0.5 for c in COLUMNS}
+    row.update(rank=1, backbone="b", weights="given", throughput_measured_on="x",
+               weights_sha256="abc")
+    table = pd.DataFrame([row])[list(COLUMNS)]
+    detail = {"backbone": "b",
+              "fingerprint": {"name": "n", "weights_sha256": None, "preprocessing": ""}}
+    setup = {"reference": "r", "target": "t", "seed": 0, "alpha": 0.05,
+             "label_column": "y", "store_root": "e"}
+    page = render_html(table, [], setup, [detail], "now")
+    assert "table.comparison th { white-space: normal;" in page
+    assert '<td class="text wrap">x</td>' in page  # the long "timed on" text wraps
+    assert "position: sticky" in page  # rank and backbone stay when the table scrolls

@@ -1,0 +1,16 @@
+"""The parser's copies of option choices match the modules that own them."""
+from __future__ import annotations
+
+from fmood.calibration.detector import DEFAULT_SCORERS
+from fmood.cli import choices
+from fmood.distances import available_distances
+from fmood.io.dicom import CT_WINDOWS, FREE_TEXT_MODES, IDENTIFIABLE_PIXELS_MODES
+
+
+def test_choices_match_their_owners():
+    assert choices.CT_WINDOW_NAMES == tuple(CT_WINDOWS)
+    assert choices.FREE_TEXT_MODES == FREE_TEXT_MODES
+    assert choices.IDENTIFIABLE_PIXELS_MODES == IDENTIFIABLE_PIXELS_MODES
+    assert choices.DEFAULT_SCORER_NAMES == tuple(
+        s if isinstance(s, str) else s[0] for s in DEFAULT_SCORERS)
+    assert list(choices.DISTANCE_METHODS) == available_distances()

@@ -137,23 +137,39 @@ def evaluate(scores: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def flag_threshold_surprise(scores: pd.DataFrame, alpha: float = ALPHA) -> float:
+    """The surprise at and above which the report flags images: -log10 of the
+    Benjamini-Hochberg cut-off on the target's combined p-values."""
+    from fmood.report.analysis import bh_threshold
+
+    return float(-np.log10(bh_threshold(scores["p_combined"].to_numpy(), alpha)))
+
+
 def plot_severity(scores: pd.DataFrame, path: Path) -> None:
-    """Median surprise against severity, one line per artifact type."""
+    """Median surprise against severity, one line per artifact type, and the flag threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    from fmood.report.plots import surprise_axis
+
+    fig, ax = plt.subplots(figsize=(8.4, 4.2))
+    top = 0.0
     for kind, rows in _artifact_rows(scores).items():
         medians = rows.groupby("severity")["surprise"].median()
         ax.plot(medians.index, medians.to_numpy(), marker="o", label=kind)
-    ax.axhline(-np.log10(ALPHA), color="grey", linestyle="--", label=f"p = {ALPHA}")
-    ax.set_yscale("symlog", linthresh=1.0)
+        top = max(top, float(medians.max()))
+    threshold = flag_threshold_surprise(scores)
+    ax.axhline(threshold, color="grey", linestyle="--",
+               label=f"flagged above (BH, FDR {ALPHA:g}): {threshold:.2f}")
+    surprise_axis(ax.yaxis, ax.set_yscale, max(top, threshold))
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("artifact severity (0 = the clean slice)")
     ax.set_ylabel("median surprise = -log10 p")
     ax.set_title("OOD evidence against acquisition-artifact severity")
-    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

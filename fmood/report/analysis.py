@@ -162,6 +162,117 @@ def _correlation(ranks: np.ndarray) -> list[list[float | None]]:
     return out
 
 
-def most_ood(table: pd.DataFrame, n_top: int) -> np.ndarray:
-    """Target rows of the ``n_top`` highest surprises (most OOD first; ties by row order)."""
-    return _top(table["surprise"].to_numpy(), min(n_top, len(table)))
+def bh_threshold(p_values: np.ndarray, alpha: float) -> float:
+    """The Benjamini-Hochberg cut-off on p: images with p at or below it are flagged.
+
+    With k of m images flagged it is ``alpha * k / m``; with none flagged, ``alpha / m``,
+    the value the smallest p would have had to reach.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if m == 0:
+        return float(alpha)
+    passed = np.sort(p) <= alpha * np.arange(1, m + 1) / m
+    k = int(np.flatnonzero(passed)[-1]) + 1 if passed.any() else 1
+    return float(alpha * k / m)
+
+
+@dataclass(frozen=True)
+class Band:
+    """Target rows nearest the flag threshold: flagged ones, then not flagged ones.
+
+    Each side is ordered from the threshold outwards (closest first).
+    """
+
+    threshold: float
+    flagged: np.ndarray
+    not_flagged: np.ndarray
+
+
+def borderline_band(p_values: np.ndarray, flagged: np.ndarray, alpha: float,
+                    n_per_side: int) -> Band:
+    """The ``n_per_side`` flagged images with the largest p and the ``n_per_side`` unflagged
+    images with the smallest p: the decisions a reviewer should check.
+
+    Parameters
+    ----------
+    p_values : ndarray of shape (n_target,)
+        Combined p-values.
+    flagged : ndarray of bool, shape (n_target,)
+        The Benjamini-Hochberg flags at ``alpha``.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    flagged = np.asarray(flagged, dtype=bool)
+    rows = np.arange(p.size)
+    near_flagged = rows[flagged][np.argsort(-p[flagged], kind="stable")][:n_per_side]
+    near_clear = rows[~flagged][np.argsort(p[~flagged], kind="stable")][:n_per_side]
+    return Band(bh_threshold(p, alpha), near_flagged, near_clear)
+
+
+@dataclass(frozen=True)
+class Distinct:
+    """Most-OOD rows, one per cluster, and how many other candidates each one stands for."""
+
+    rows: np.ndarray
+    n_similar: np.ndarray
+
+
+#: An image joins an already shown one when it lies nearer to it than this share of its own
+#: distance to the nearest reference image (crops of one picture, slices of one volume). On the
+#: demo data and a plain folder of its PNGs, 1.0 merged all natural photographs into one case
+#: and 0.6 split the crops of one histology image; 0.8 keeps one case per source picture.
+SAME_CASE_FACTOR = 0.8
+
+
+def distinct_most_ood(
+    table: pd.DataFrame, X_target: np.ndarray, nearest_reference: np.ndarray, n_top: int,
+    *, keys: pd.Series | None = None,
+) -> Distinct:
+    """The ``n_top`` most OOD target images that are not near-duplicates of each other.
+
+    Images are taken most surprising first; one is skipped (counted as similar to a shown
+    one) when it comes from the same file (``keys``, e.g. the path) as a shown image or lies
+    nearer to a shown image than :data:`SAME_CASE_FACTOR` times its distance to its nearest
+    reference image. Flagged images are the candidates (all images when none is flagged).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``OODDetector.assess`` of the target (``surprise``, ``flagged``).
+    X_target : ndarray of shape (n_target, dim)
+        Target embeddings in the metric of ``nearest_reference``.
+    nearest_reference : ndarray of shape (n_target,)
+        Distance of each target image to its nearest reference image.
+    keys : Series of length n_target, optional
+        Source of each image; equal non-missing keys are the same case.
+    """
+    surprise = table["surprise"].to_numpy()
+    flagged = table["flagged"].to_numpy(dtype=bool)
+    candidates = np.flatnonzero(flagged) if flagged.any() else np.arange(len(table))
+    order = candidates[np.argsort(-surprise[candidates], kind="stable")]
+    key_values = None if keys is None else keys.reset_index(drop=True).to_numpy(dtype=object)
+    X = np.asarray(X_target, dtype=np.float64)
+    shown: list[int] = []
+    similar: list[int] = []
+    for row in order:
+        match = _same_case(row, shown, X, nearest_reference, key_values)
+        if match is not None:
+            similar[match] += 1
+        elif len(shown) < n_top:
+            shown.append(int(row))
+            similar.append(0)
+    return Distinct(np.array(shown, dtype=np.int64), np.array(similar, dtype=np.int64))
+
+
+def _same_case(row: int, shown: list[int], X: np.ndarray, nearest_reference: np.ndarray,
+               keys: np.ndarray | None) -> int | None:
+    """Position in ``shown`` of the case ``row`` belongs to, or None."""
+    if not shown:
+        return None
+    if keys is not None and not pd.isna(keys[row]):
+        for position, other in enumerate(shown):
+            if keys[other] == keys[row]:
+                return position
+    gaps = np.linalg.norm(X[shown] - X[row], axis=1)
+    nearest = int(np.argmin(gaps))
+    return nearest if gaps[nearest] < SAME_CASE_FACTOR * nearest_reference[row] else None

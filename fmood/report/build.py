@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 import fmood
@@ -26,7 +27,8 @@ from fmood.report.inputs import (
     resolve_detector,
     resolve_groups_column,
 )
-from fmood.report.verdict import judge, status_rule
+from fmood.report.thumbnails import ThumbnailMaker
+from fmood.report.verdict import judge, next_steps, status_rule
 from fmood.sanitize import printable
 from fmood.store import FeatureStore
 
@@ -84,6 +86,7 @@ def build_report(
     alpha: float = 0.05,
     k_neighbors: int = 5,
     n_top: int = 12,
+    n_borderline: int = 8,
     distance: str = "mmd",
     n_bootstrap: int = N_BOOTSTRAP,
     seed: int = 0,
@@ -118,7 +121,10 @@ def build_report(
     k_neighbors : int
         Nearest reference images listed per target image (capped at the reference size).
     n_top : int
-        Most-OOD target images shown with their neighbours.
+        Most-OOD distinct target images shown with their neighbours (one per cluster or
+        file; see :func:`fmood.report.analysis.distinct_most_ood`).
+    n_borderline : int
+        Images shown nearest the flag threshold, half just flagged and half just not.
     distance : str
         Dataset distance of the verdict (``fmood.distances.available_distances()``).
     n_bootstrap : int
@@ -146,6 +152,7 @@ def build_report(
     get_distance(distance)  # an unknown name fails now, not after fitting the detector
     k_neighbors = check_positive_int(k_neighbors, "k_neighbors")
     n_top = check_positive_int(n_top, "n_top")
+    n_borderline = check_positive_int(n_borderline, "n_borderline")
     out = outputs.check_out_dir(out_dir)
     bar = tqdm(total=len(_STEPS), desc="fmood report", unit="step", disable=not progress)
     bar.set_postfix_str(_STEPS[0], refresh=False)
@@ -194,32 +201,51 @@ def build_report(
         verdict = judge(result, flagged_share, n_flagged, len(table), alpha)
         done("distance")
 
-        columns = groups.group_columns(tgt_meta, exclude=(groups_column,))
+        groupings, left_out = groups.choose_groupings(tgt_meta, exclude=(groups_column,))
+        columns = [grouping.column for grouping in groupings]
         breakdown = {
-            column: groups.breakdown(
-                column, tgt_meta, ref_meta, table, X_ref, X_tgt, method=distance,
+            grouping.column: groups.breakdown(
+                grouping, tgt_meta, ref_meta, table, X_ref, X_tgt, method=distance,
                 groups_reference=groups_ref, groups_target=groups_tgt, seed=seed,
             )
-            for column in columns
+            for grouping in groupings
         }
         done("groups")
 
         agreement = analysis.scorer_agreement(table, list(fitted.scorer_names_), alpha, n_top)
         mapped = analysis.embedding_map(X_ref, X_tgt, seed)
-        degree_plot = plots.degree_figure(
-            table["p_combined"].to_numpy(), calibration_p, flagged, alpha
-        )
+        p_combined = table["p_combined"].to_numpy()
+        band = analysis.borderline_band(p_combined, flagged, alpha, (n_borderline + 1) // 2)
+        degree_plot = plots.degree_figure(p_combined, calibration_p, band.threshold, alpha)
         map_plot = plots.map_figure(mapped, flagged)
         done("figures")
 
-        top_rows = analysis.most_ood(table, n_top)
-        cases = gallery.build_cases(
-            top_rows, table, tgt_meta, ref_meta, found.ids, found.distances, columns
+        X_near = _in_metric(X_tgt, ref_store.metric)
+        distinct = analysis.distinct_most_ood(
+            table, X_near, found.distances[:, 0], n_top, keys=_source_keys(tgt_meta)
         )
+        top_rows = distinct.rows
+        similar_notes = [
+            f"(+{n} similar {'flagged ' if n_flagged else ''}image{'s' if n != 1 else ''})"
+            if n else "" for n in distinct.n_similar
+        ]
+
+        maker = ThumbnailMaker()  # one cache across the three galleries
+
+        def show(rows: np.ndarray, notes: list[str]) -> list[gallery.Case]:
+            return gallery.build_cases(rows, table, tgt_meta, ref_meta, found.ids,
+                                       found.distances, columns, notes=notes, make_thumbnail=maker)
+
+        cases = show(top_rows, similar_notes)
+        borderline_flagged = show(band.flagged, [_threshold_note(p_combined[r], band.threshold)
+                                                 for r in band.flagged])
+        borderline_clear = show(band.not_flagged, [_threshold_note(p_combined[r], band.threshold)
+                                                   for r in band.not_flagged])
         done("thumbnails")
 
         parameters = {
-            "alpha": alpha, "k_neighbors": k, "n_top": n_top, "distance": distance,
+            "alpha": alpha, "k_neighbors": k, "n_top": n_top, "n_borderline": n_borderline,
+            "distance": distance,
             "n_bootstrap": n_bootstrap, "n_null": N_NULL, "seed": seed,
             "groups_column": groups_column, "domains_column": domains_column,
         }
@@ -239,7 +265,12 @@ def build_report(
             reference_name=str(ref_store.path), target_name=str(tgt_store.path),
             backbone=backbone, metric=_metric_words(ref_store.metric),
             degree_plot=degree_plot, map_plot=map_plot, embedding_map=mapped,
-            groups=breakdown, cases=cases, agreement=agreement, k_neighbors=k, n_top=n_top,
+            groups=breakdown, binned=[g.column for g in groupings if g.edges is not None],
+            left_out=left_out, cases=cases, borderline_flagged=borderline_flagged,
+            borderline_clear=borderline_clear, bh_threshold=band.threshold,
+            next_steps=next_steps(verdict, n_flagged, len(table),
+                                  band.flagged.size + band.not_flagged.size, breakdown, alpha),
+            agreement=agreement, k_neighbors=k, n_top=n_top,
             about=_about(ref_store, tgt_store, result, detector_info, parameters,
                          run_time, generated),
         )
@@ -258,8 +289,15 @@ def build_report(
             "median_degree": float(np.median(table["degree"])),
             "distance": result.to_dict(),
             "groups": breakdown,
+            "groups_left_out": dict(left_out),
             "scorer_agreement": agreement,
             "most_ood_target_ids": [int(r) for r in top_rows],
+            "most_ood_similar_counts": [int(n) for n in distinct.n_similar],
+            "bh_threshold": band.threshold,
+            "borderline_target_ids": {
+                "flagged": [int(r) for r in band.flagged],
+                "not_flagged": [int(r) for r in band.not_flagged],
+            },
             "detector": detector_info,
             "parameters": parameters,
             "reference_store": str(ref_store.path),
@@ -291,6 +329,23 @@ def _check_params(alpha: object, seed: object) -> None:
         raise InvalidInputError(f"alpha must be a number in (0, 1), got {alpha!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InvalidInputError(f"seed must be an integer, got {seed!r}")
+
+
+def _in_metric(X: np.ndarray, metric: str) -> np.ndarray:
+    """``X`` as the store measures distances: unit length under the cosine metric."""
+    if metric != "cosine":
+        return X
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def _source_keys(metadata: pd.DataFrame) -> pd.Series | None:
+    """The file of each image (frames of one file are one case), when paths are stored."""
+    return metadata["path"] if "path" in metadata.columns else None
+
+
+def _threshold_note(p: float, threshold: float) -> str:
+    return f"(p = {p:.2g}, {p / threshold:.2g}x the threshold)"
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -23,11 +23,16 @@ class Tile:
 
 @dataclass(frozen=True)
 class Case:
-    """A most-OOD target image (rank 1 = most OOD) and its nearest reference images."""
+    """A target image (rank 1 = first shown), its nearest reference images and a note."""
 
     rank: int
     target: Tile
     neighbors: list[Tile]
+    note: str = ""
+
+
+#: Metadata fields under an image: a caption should be read at a glance.
+MAX_CAPTION_FIELDS = 3
 
 
 def build_cases(
@@ -39,14 +44,15 @@ def build_cases(
     neighbor_distances: np.ndarray,
     shown_columns: list[str],
     *,
+    notes: list[str] | None = None,
     make_thumbnail: ThumbnailMaker | None = None,
 ) -> list[Case]:
-    """One :class:`Case` per target row in ``rows`` (most OOD first).
+    """One :class:`Case` per target row in ``rows``, in that order.
 
     Parameters
     ----------
     rows : ndarray of int
-        Target rows, most OOD first.
+        Target rows to show.
     table : DataFrame
         ``OODDetector.assess`` of the target.
     target_metadata, reference_metadata : DataFrame
@@ -54,7 +60,10 @@ def build_cases(
     neighbor_ids, neighbor_distances : ndarray of shape (n_target, k)
         Nearest reference images of every target image.
     shown_columns : list of str
-        Metadata columns shown under each image (the group columns).
+        Metadata columns a caption may show (the group columns): the target shows its first
+        :data:`MAX_CAPTION_FIELDS` values, a neighbour those that differ from the target.
+    notes : list of str, optional
+        A line per case (why it is shown).
     """
     thumbnail = make_thumbnail or ThumbnailMaker()
     cases = []
@@ -62,14 +71,13 @@ def build_cases(
         meta = target_metadata.iloc[row]
         record = table.iloc[row]
         fields = [
-            ("degree", format_degree(float(record["degree"]))),
             ("surprise", f"{float(record['surprise']):.3g}"),
-            ("flagged", "yes" if bool(record["flagged"]) else "no"),
+            ("p", f"{float(record['p_combined']):.2g}"),
         ]
         if "domain" in table.columns:
             fields.append(("calibrated as", str(record["domain"])))
         target = _tile(meta, _thumbnail_of(thumbnail, meta),
-                       fields + _metadata_fields(meta, shown_columns))
+                       fields + _metadata_fields(meta, shown_columns)[:MAX_CAPTION_FIELDS])
         neighbors = []
         for ref_id, distance in zip(neighbor_ids[row], neighbor_distances[row]):
             if ref_id < 0:
@@ -77,20 +85,45 @@ def build_cases(
             ref = reference_metadata.iloc[int(ref_id)]
             neighbors.append(_tile(
                 ref, _thumbnail_of(thumbnail, ref),
-                [("reference id", str(int(ref_id))), ("distance", f"{float(distance):.4g}")]
-                + _metadata_fields(ref, shown_columns),
+                [("distance", f"{float(distance):.3g}")]
+                + differing_fields(meta, ref, shown_columns),
+                title=f"reference id {int(ref_id)}",
             ))
-        cases.append(Case(rank, target, neighbors))
+        note = notes[rank - 1] if notes is not None else ""
+        cases.append(Case(rank, target, neighbors, note))
     return cases
+
+
+def differing_fields(target: pd.Series, neighbor: pd.Series, columns: list[str],
+                     limit: int = MAX_CAPTION_FIELDS) -> list[tuple[str, str]]:
+    """Up to ``limit`` (column, value) of ``neighbor`` whose value differs from ``target``'s.
+
+    Only values the neighbour has are listed: a column it lacks or leaves empty is skipped.
+    """
+    out = []
+    for column in columns:
+        theirs = _display(neighbor.get(column))
+        if theirs is not None and theirs != _display(target.get(column)):
+            out.append((column, theirs))
+        if len(out) == limit:
+            break
+    return out
+
+
+def _display(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _thumbnail_of(thumbnail: ThumbnailMaker, meta: pd.Series) -> Thumbnail:
     return thumbnail(meta.get("path"), meta.get("frame"), meta.get("pixels_withheld"))
 
 
-def _tile(meta: pd.Series, thumb: Thumbnail, fields: list[tuple[str, str]]) -> Tile:
+def _tile(meta: pd.Series, thumb: Thumbnail, fields: list[tuple[str, str]],
+          title: str = "") -> Tile:
     path = meta.get("path")
     path = path if isinstance(path, str) else ""
+    if title:
+        path = f"{path} ({title})" if path else title
     name = os.path.basename(path) or "(no path)"
     frame = meta.get("frame")
     if frame is not None and not pd.isna(frame):

@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from fmood.distances import DistanceResult
 from fmood.report import template
-from fmood.report.analysis import MAP_MAX_POINTS, EmbeddingMap
+from fmood.report.analysis import MAP_MAX_POINTS, SAME_CASE_FACTOR, EmbeddingMap
 from fmood.report.gallery import Case, format_degree
-from fmood.report.groups import MAX_GROUP_VALUES, MIN_GROUP_FOR_DISTANCE
+from fmood.report.groups import (
+    MAX_CATEGORIES,
+    MAX_NUMERIC_CATEGORIES,
+    MIN_GROUP_FOR_DISTANCE,
+    N_BINS,
+)
 from fmood.report.verdict import (
     FLAGGED_THRESHOLDS,
     METHOD_LABELS,
@@ -59,7 +65,13 @@ class Page:
     map_plot: str
     embedding_map: EmbeddingMap
     groups: dict[str, list[dict[str, Any]]]
+    binned: list[str]
+    left_out: list[tuple[str, str]]
     cases: list[Case]
+    borderline_flagged: list[Case]
+    borderline_clear: list[Case]
+    bh_threshold: float
+    next_steps: str
     agreement: dict[str, Any]
     k_neighbors: int
     n_top: int
@@ -70,10 +82,11 @@ def render(page: Page) -> str:
     """The report as one self-contained HTML document."""
     method = page.distance.method
     return _TEMPLATE.render(
-        css=template.CSS,
+        css=markupsafe.Markup(template.CSS),  # code, not data: escaping would break its quotes
         status=page.verdict.status,
         status_class=page.verdict.status.replace(" ", "-"),
         verdict=page.verdict.sentence,
+        next_steps=page.next_steps,
         status_rule=describe_rule(method, page.alpha),
         n_reference=page.n_reference,
         n_target=page.n_target,
@@ -91,13 +104,23 @@ def render(page: Page) -> str:
         map_max=MAP_MAX_POINTS,
         groups=[{"column": column, "rows": [_group_row(r) for r in records]}
                 for column, records in page.groups.items()],
-        max_group_values=MAX_GROUP_VALUES,
+        max_group_values=MAX_CATEGORIES,
+        n_bins=N_BINS,
+        max_numeric_values=MAX_NUMERIC_CATEGORIES,
+        binned=page.binned,
+        left_out=page.left_out,
         min_group=MIN_GROUP_FOR_DISTANCE,
         method_label=METHOD_LABELS.get(method, method),
         top=page.cases,
+        borderline_flagged=page.borderline_flagged,
+        borderline_clear=page.borderline_clear,
+        bh_threshold=f"{page.bh_threshold:.2g}",
+        bh_surprise=f"{-math.log10(page.bh_threshold):.2f}" if page.bh_threshold > 0 else "–",
+        same_case_factor=f"{SAME_CASE_FACTOR:g}",
         k_neighbors=page.k_neighbors,
         n_top=page.n_top,
         agreement=_agreement(page.agreement),
+        agreement_notes=agreement_notes(page.agreement),
         degree_definition=DEGREE_DEFINITION,
         about=page.about,
     )
@@ -156,6 +179,40 @@ def _agreement(agreement: dict[str, Any]) -> dict[str, Any]:
             for r in agreement["scorers"]
         ],
     }
+
+
+#: Spearman at or above which two scorers count as carrying the same evidence, and below
+#: which they count as seeing different things.
+SAME_EVIDENCE, DIFFERENT_EVIDENCE = 0.95, 0.5
+
+
+def agreement_notes(agreement: dict[str, Any]) -> list[str]:
+    """One sentence per pair of scorers saying what their rank correlation means."""
+    names = list(agreement["spearman"])
+    notes = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            rho = agreement["spearman"][a][b]
+            if rho is None:
+                continue
+            if rho >= SAME_EVIDENCE:
+                notes.append(
+                    f"{a} and {b} (Spearman {rho:.2f}) put the target images in the same order: "
+                    "here they measure the same departure from the reference, so their "
+                    "combination rests on one line of evidence, not two independent ones."
+                )
+            elif rho < DIFFERENT_EVIDENCE:
+                notes.append(
+                    f"{a} and {b} (Spearman {rho:.2f}) rank the target differently: each sees "
+                    "a kind of departure the other misses, and the combined p-value flags an "
+                    "image when either finds it atypical."
+                )
+            else:
+                notes.append(
+                    f"{a} and {b} (Spearman {rho:.2f}) broadly agree on which images are "
+                    "atypical but differ in the order of the rest."
+                )
+    return notes
 
 
 def _share(value: float | None) -> str:

@@ -35,19 +35,27 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bar span { display: block; height: 100%; background: #c62828; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { color: #555; font-size: 0.9rem; }
-.case { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem; margin: 0 0 1rem; }
-.case h3 { margin: 0 0 0.5rem; }
-.row { display: flex; flex-wrap: wrap; gap: 0.6rem; }
-.cell { width: 150px; font-size: 0.78rem; overflow-wrap: anywhere; }
-.cell.target { width: 170px; border-right: 2px solid #1f5fa8; padding-right: 0.6rem; }
-.cell img, .placeholder { display: block; width: 128px; height: 128px; object-fit: contain;
+p.next { margin: 0.8rem 0 0.4rem; padding: 0.6rem 0.9rem; background: #f4f7fb;
+         border-left: 4px solid #1f5fa8; }
+.band { display: flex; flex-wrap: wrap; gap: 0.8rem; align-items: flex-start; }
+.side { flex: 1 1 500px; min-width: 0; }
+.side h3 { margin-top: 0.4rem; }
+.case { border: 1px solid #ddd; border-radius: 6px; padding: 0.4rem; margin: 0 0 0.6rem;
+        flex: 1 1 500px; box-sizing: border-box; }
+.case h3 { margin: 0 0 0.3rem; font-size: 0.88rem; overflow-wrap: anywhere; }
+.case-note { font-weight: normal; color: #555; }
+.row { display: flex; gap: 0.3rem; }
+.cell { width: 72px; flex: none; font-size: 0.68rem; line-height: 1.2; overflow-wrap: anywhere; }
+.cell.target { width: 92px; border-right: 2px solid #1f5fa8; padding-right: 0.3rem; }
+.cell img, .placeholder { display: block; width: 70px; height: 70px; object-fit: contain;
                           background: #111; }
-.placeholder { background: #eee; color: #a00; font-size: 0.7rem; padding: 0.3rem;
+.cell.target img, .cell.target .placeholder { width: 90px; height: 90px; }
+.placeholder { background: #eee; color: #a00; font-size: 0.62rem; padding: 0.2rem;
                box-sizing: border-box; overflow: hidden; }
-.cell dl { margin: 0.2rem 0 0; }
+.cell dl { margin: 0.15rem 0 0; }
 .cell dt { display: inline; color: #666; }
 .cell dd { display: inline; margin: 0; }
-.cell dd::after { content: ""; display: block; }
+.cell dd::after { content: "\\A"; white-space: pre; }
 footer { margin-top: 2.5rem; border-top: 1px solid #ddd; padding-top: 0.8rem;
          font-size: 0.88rem; color: #333; }
 footer dt { font-weight: 600; margin-top: 0.4rem; }
@@ -63,6 +71,22 @@ REPORT = """<!DOCTYPE html>
 <style>{{ css }}</style>
 </head>
 <body>
+{% macro show_case(case) %}
+<div class="case">
+<h3>#{{ case.rank }}: {{ case.target.name }}{% if case.note %} <span class="case-note">{{ case.note }}</span>{% endif %}</h3>
+<div class="row">
+{% for cell in [case.target] + case.neighbors %}
+<div class="cell{% if loop.first %} target{% endif %}">
+{% if cell.thumbnail %}<img src="{{ cell.thumbnail }}" alt="{{ cell.name }}" title="{{ cell.path }}">{% else %}<div class="placeholder" title="{{ cell.path }}">image not shown: {{ cell.reason }}</div>{% endif %}
+<dl>
+{% for key, value in cell.fields %}<dt>{{ key }}:</dt> <dd>{{ value }}</dd>
+{% endfor %}
+</dl>
+</div>
+{% endfor %}
+</div>
+</div>
+{% endmacro %}
 <main>
 <header>
 <h1>Out-of-distribution report</h1>
@@ -79,6 +103,7 @@ REPORT = """<!DOCTYPE html>
 <p>{{ verdict }}</p>
 </div>
 </div>
+<p class="next"><strong>What to do next.</strong> {{ next_steps }}</p>
 <p class="note">Status rule: {{ status_rule }}</p>
 </section>
 
@@ -92,19 +117,43 @@ reference follows the grey; a shifted one piles up at degree 1 and its surprise 
 rate.</p>
 </section>
 
-<section id="map">
-<h2>Map of reference and target</h2>
-<img class="plot" src="{{ map_plot }}" alt="Two-dimensional map of reference and target embeddings, flagged target images marked">
-<p class="note">{{ map_note }}. Grey: reference; blue: target; red crosses: flagged target
-images.{% if map_subsampled %} A random subset of at most {{ map_max }} points per side is drawn.{% endif %}</p>
+<section id="borderline">
+<h2>Borderline images: the decisions to check</h2>
+<p class="note">Images are flagged when their combined p-value is at or below the
+Benjamini-Hochberg threshold {{ bh_threshold }} (surprise {{ bh_surprise }}). These are the images
+nearest that threshold on either side, each beside its {{ k_neighbors }} nearest reference images
+(a neighbour lists only the fields that differ from the target image). Distance: {{ metric }}.</p>
+<div class="band">
+<div class="side">
+<h3>Just flagged ({{ borderline_flagged|length }})</h3>
+{% for case in borderline_flagged %}{{ show_case(case) }}{% else %}<p>No image is flagged.</p>{% endfor %}
+</div>
+<div class="side">
+<h3>Just not flagged ({{ borderline_clear|length }})</h3>
+{% for case in borderline_clear %}{{ show_case(case) }}{% else %}<p>Every image is flagged.</p>{% endfor %}
+</div>
+</div>
+</section>
+
+<section id="top-ood">
+<h2>Most out-of-distribution target images</h2>
+<p class="note">The {{ top|length }} most surprising distinct cases: an image is left out when it
+comes from the same file as a case shown above it, or lies nearer to that case than
+{{ same_case_factor }}x its own distance to the reference (crops of one picture, slices of one
+volume); the count of such similar images is given per case.</p>
+<div class="band">
+{% for case in top %}{{ show_case(case) }}{% endfor %}
+</div>
 </section>
 
 <section id="groups">
 <h2>Breakdown by metadata group</h2>
 {% if groups %}
-<p class="note">Each metadata column of the target with 2 to {{ max_group_values }} values. The
-distance ratio compares the group with the whole reference ({{ method_label }}, ratio to its null
-level), for groups of at least {{ min_group }} images.</p>
+<p class="note">Metadata columns of the target with 2 to {{ max_group_values }} values (numeric
+ones: up to {{ max_numeric_values }}){% if binned %}; numeric columns with more values cut into
+{{ n_bins }} quantile bins ({{ binned|join(", ") }}){% endif %}.
+The distance ratio compares the group with the whole reference ({{ method_label }}, ratio to its
+null level), for groups of at least {{ min_group }} images.</p>
 {% for group in groups %}
 <h3>{{ group.column }}</h3>
 <table>
@@ -120,31 +169,19 @@ level), for groups of at least {{ min_group }} images.</p>
 </table>
 {% endfor %}
 {% else %}
-<p>The target's metadata has no column with 2 to {{ max_group_values }} distinct values to break
-down by.</p>
+<p>The target's metadata has no column with 2 to {{ max_group_values }} distinct values (or
+numeric values to bin) to break down by.</p>
+{% endif %}
+{% if left_out %}
+<p class="note">Left out: {% for column, reason in left_out %}{{ column }} ({{ reason }}){% if not loop.last %}; {% endif %}{% endfor %}.</p>
 {% endif %}
 </section>
 
-<section id="top-ood">
-<h2>Most out-of-distribution target images</h2>
-<p class="note">The {{ top|length }} target images with the highest surprise, each beside its
-{{ k_neighbors }} nearest reference images. Distance: {{ metric }}.</p>
-{% for case in top %}
-<div class="case">
-<h3>#{{ case.rank }}: {{ case.target.name }}</h3>
-<div class="row">
-{% for cell in [case.target] + case.neighbors %}
-<div class="cell{% if loop.first %} target{% endif %}">
-{% if cell.thumbnail %}<img src="{{ cell.thumbnail }}" alt="{{ cell.name }}" title="{{ cell.path }}">{% else %}<div class="placeholder" title="{{ cell.path }}">image not shown: {{ cell.reason }}</div>{% endif %}
-<dl>
-{% for key, value in cell.fields %}<dt>{{ key }}:</dt> <dd>{{ value }}</dd>
-{% endfor %}
-</dl>
-</div>
-{% endfor %}
-</div>
-</div>
-{% endfor %}
+<section id="map">
+<h2>Map of reference and target</h2>
+<img class="plot" src="{{ map_plot }}" alt="Two-dimensional map of reference and target embeddings, flagged target images marked">
+<p class="note">{{ map_note }}. Blue: target; red crosses: flagged target images; dark grey,
+drawn on top and see-through: reference (where it covers the target, the target is like it).{% if map_subsampled %} A random subset of at most {{ map_max }} points per side is drawn.{% endif %}</p>
 </section>
 
 <section id="agreement">
@@ -158,6 +195,8 @@ down by.</p>
 {% endfor %}
 </tbody>
 </table>
+{% for note in agreement_notes %}<p>{{ note }}</p>
+{% endfor %}
 {% else %}
 <p>The detector has one scorer, so there is no agreement to measure.</p>
 {% endif %}

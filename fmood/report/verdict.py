@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from fmood.distances import DistanceResult
 
@@ -159,3 +160,85 @@ def _percent(value: float) -> str:
 
 def _num(value: float) -> str:
     return f"{value:.3g}"
+
+
+#: A group "dominates" the flags when it holds at least this share of them and its own
+#: flagged share is at least ``CONCENTRATION_LIFT`` times that of the rest of the target.
+CONCENTRATION_SHARE = 0.5
+CONCENTRATION_LIFT = 2.0
+
+
+def concentrated_group(
+    groups: dict[str, list[dict[str, Any]]], n_flagged: int, n_target: int
+) -> dict[str, Any] | None:
+    """The metadata group the flagged images concentrate in, or None.
+
+    Returns ``column``, ``value``, ``n``, ``n_flagged``, ``n_reference``, ``share_of_flags``
+    and ``rest_share`` (flagged share outside the group) of the group holding the largest share
+    of the flags, when it holds at least :data:`CONCENTRATION_SHARE` of them and is flagged at
+    least :data:`CONCENTRATION_LIFT` times as often as the rest (or the rest not at all).
+    """
+    if n_flagged < 2:
+        return None
+    best = None
+    for column, records in groups.items():
+        for record in records:
+            rest_n = n_target - record["n"]
+            if rest_n <= 0 or record["n_flagged"] == 0:
+                continue
+            rest_share = (n_flagged - record["n_flagged"]) / rest_n
+            share_of_flags = record["n_flagged"] / n_flagged
+            if share_of_flags < CONCENTRATION_SHARE:
+                continue
+            if rest_share > 0 and record["flagged_share"] < CONCENTRATION_LIFT * rest_share:
+                continue
+            found = {"column": column, "value": record["value"], "n": record["n"],
+                     "n_flagged": record["n_flagged"], "n_reference": record["n_reference"],
+                     "share_of_flags": share_of_flags, "rest_share": rest_share}
+            if best is None or share_of_flags > best["share_of_flags"]:
+                best = found
+    return best
+
+
+def next_steps(
+    verdict: Verdict, n_flagged: int, n_target: int, n_borderline: int,
+    groups: dict[str, list[dict[str, Any]]], alpha: float,
+) -> str:
+    """What the verdict implies, in a few factual sentences built from the numbers."""
+    sentences = []
+    share = n_flagged / n_target if n_target else 0.0
+    if n_flagged == 0:
+        sentences.append(
+            f"No target image is flagged at {_percent(alpha)} false-discovery rate; "
+            f"the {n_borderline} images nearest the threshold are shown below for a spot check."
+        )
+    elif verdict.flagged_level == 2:
+        sentences.append(
+            f"{format_share(share)} of the target is flagged: treat it as a new domain "
+            "(re-validate the model on it, or add labelled data from it) rather than reviewing "
+            "images one by one; the most-OOD cases below show what differs."
+        )
+    else:
+        sentences.append(
+            f"Review the {n_flagged} flagged image{'s' if n_flagged != 1 else ''} (the "
+            f"{n_borderline} nearest the threshold are in the borderline gallery below) and "
+            "exclude or relabel those that are truly outside the model's domain."
+        )
+    if verdict.distance_level > 0 and verdict.flagged_level == 0:
+        sentences.append(
+            "The dataset as a whole differs from the reference while few single images stand "
+            "out: a global shift (scanner settings, preprocessing, population) rather than a few "
+            "outliers; compare the groups below."
+        )
+    group = concentrated_group(groups, n_flagged, n_target)
+    if group is not None:
+        where = f"{group['column']} = {group['value']}"
+        text = (
+            f"Flagged images concentrate in {where}: {group['n_flagged']} of the {n_flagged} "
+            f"flagged ({format_share(group['n_flagged'] / group['n'])} of that group, "
+            f"{format_share(group['rest_share'])} elsewhere)"
+        )
+        if group["n_reference"] == 0:
+            text += f"; the reference has no image with {where}, so it does not cover it"
+        sentences.append(text + " - check that group's protocol, scanner or preprocessing.")
+    return " ".join(sentences)

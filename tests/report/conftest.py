@@ -21,9 +21,9 @@ def shifted_store(tmp_path_factory) -> FeatureStore:
     missing file and a corrupt file."""
     root = tmp_path_factory.mktemp("shifted")
     X = clustered(N_TARGET, d=DIM, shift=6.0, seed=2)
-    X[0, 1] += 40.0
-    X[1, 1] += 30.0
-    X[2, 1] += 20.0
+    X[0, 1] += 40.0  # three distinct directions: three distinct most-OOD cases
+    X[1, 2] += 30.0
+    X[2, 3] += 20.0
     paths = [root / "shifted" / f"img{i:04d}.png" for i in range(N_TARGET)]
     paths[0] = root / SCRIPT_NAME
     for i, path in enumerate(paths):

@@ -10,11 +10,14 @@ import pytest
 from scipy.stats import spearmanr
 from synthetic import clustered
 
+from fmood.calibration.combine import benjamini_hochberg
 from fmood.calibration.detector import OODDetector
 from fmood.report.analysis import (
+    bh_threshold,
+    borderline_band,
     calibration_pvalues,
+    distinct_most_ood,
     embedding_map,
-    most_ood,
     scorer_agreement,
 )
 
@@ -65,10 +68,56 @@ def test_a_constant_score_has_no_correlation():
     assert agreement["scorers"][0]["share_of_combined_flags"] is None
 
 
-def test_most_ood_orders_by_surprise_and_keeps_row_order_on_ties():
-    table = pd.DataFrame({"surprise": [1.0, 5.0, 5.0, 0.5]})
-    assert most_ood(table, 3).tolist() == [1, 2, 0]
-    assert most_ood(table, 10).tolist() == [1, 2, 0, 3]
+def test_bh_threshold_is_the_cut_off_behind_the_flags():
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(size=80), rng.uniform(0, 1e-3, size=20)])
+    threshold = bh_threshold(p, 0.05)
+    assert np.array_equal(p <= threshold, benjamini_hochberg(p, 0.05))
+    assert bh_threshold(np.array([0.5, 0.9, 0.2, 0.7]), 0.05) == pytest.approx(0.05 / 4)
+
+
+def test_borderline_band_takes_the_images_nearest_the_threshold_on_each_side():
+    p = np.array([1e-9, 0.004, 0.3, 0.04, 0.002, 0.8, 0.06, 1e-5])
+    flagged = benjamini_hochberg(p, 0.05)
+    band = borderline_band(p, flagged, 0.05, 2)
+    assert band.threshold == pytest.approx(bh_threshold(p, 0.05))
+    assert band.flagged.tolist() == [1, 4]  # flagged, largest p first
+    assert flagged[band.flagged].all() and not flagged[band.not_flagged].any()
+    assert band.not_flagged.tolist() == [3, 6]  # not flagged, smallest p first
+    nothing = borderline_band(np.array([0.5, 0.2, 0.9]), np.zeros(3, bool), 0.05, 4)
+    assert nothing.flagged.size == 0 and nothing.not_flagged.tolist() == [1, 0, 2]
+
+
+def _distinct_inputs(rng):
+    """Nine crops of one picture (near each other, far from the reference) and three other
+    far images in different directions; a reference around the origin."""
+    d = 8
+    crops = 40.0 * np.eye(d)[0] + rng.normal(scale=1.0, size=(9, d))
+    others = np.array([35.0 * np.eye(d)[1], 30.0 * np.eye(d)[2], 25.0 * np.eye(d)[3]])
+    X = np.concatenate([crops, others, rng.normal(size=(20, d))])
+    surprise = np.concatenate([np.linspace(20, 12, 9), [11.0, 10.0, 9.0],
+                               np.linspace(1, 0.1, 20)])
+    table = pd.DataFrame({"surprise": surprise, "flagged": surprise > 5})
+    nearest_reference = np.linalg.norm(X, axis=1)  # the reference sits at the origin
+    return table, X, nearest_reference
+
+
+def test_distinct_most_ood_shows_one_case_per_cluster_and_counts_the_rest():
+    table, X, nearest_reference = _distinct_inputs(np.random.default_rng(0))
+    distinct = distinct_most_ood(table, X, nearest_reference, 12)
+    assert distinct.rows.tolist() == [0, 9, 10, 11]  # one crop, then the three others
+    assert distinct.n_similar.tolist() == [8, 0, 0, 0]  # similar flagged images only
+    assert distinct_most_ood(table, X, nearest_reference, 2).rows.tolist() == [0, 9]
+
+
+def test_distinct_most_ood_collapses_frames_of_one_file_and_ranks_all_when_none_flagged():
+    table, X, nearest_reference = _distinct_inputs(np.random.default_rng(1))
+    keys = pd.Series(["a.nii"] * 9 + ["b.nii", "b.nii", "c.png"] + [None] * 20)
+    distinct = distinct_most_ood(table, X, nearest_reference, 12, keys=keys)
+    assert distinct.rows.tolist() == [0, 9, 11]
+    table["flagged"] = False
+    everything = distinct_most_ood(table, X, nearest_reference, 12)
+    assert everything.rows[:4].tolist() == [0, 9, 10, 11] and everything.rows.size == 12
 
 
 def test_the_map_is_a_seeded_pca_of_both_sets():

@@ -93,7 +93,8 @@ def loaded(shifted_report, tmp_path_factory):
 
 def test_verdict_plots_and_neighbour_panels_render(loaded):
     dom, _, _ = loaded
-    for section in ("verdict", "degrees", "map", "groups", "top-ood", "agreement", "about"):
+    for section in ("verdict", "degrees", "borderline", "top-ood", "groups", "map", "agreement",
+                    "about"):
         assert section in dom.ids, section
     assert dom.tags.get("img", 0) >= 10  # plots and thumbnails, all inline
 

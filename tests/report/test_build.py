@@ -30,7 +30,28 @@ def test_shifted_target_is_called_shifted_with_most_images_flagged(shifted_repor
     assert summary["status"] == shifted_report.status == "strongly shifted"
     assert summary["verdict"] == shifted_report.verdict
     assert summary["n_target"] == N_TARGET and summary["n_flagged"] > 0.8 * N_TARGET
-    assert summary["most_ood_target_ids"][:3] == [0, 1, 2]
+    assert sorted(summary["most_ood_target_ids"][:3]) == [0, 1, 2]
+
+
+def test_the_report_shows_the_borderline_band_and_distinct_most_ood_cases(shifted_report):
+    summary = _summary(shifted_report)
+    scores = pd.read_csv(shifted_report.scores_path)
+    band = summary["borderline_target_ids"]
+    assert len(band["flagged"]) == 4
+    assert len(band["not_flagged"]) == min(4, int((~scores["flagged"]).sum()))
+    assert scores.loc[band["flagged"], "flagged"].all()
+    assert not scores.loc[band["not_flagged"], "flagged"].any()
+    threshold = summary["bh_threshold"]
+    assert (scores.loc[band["flagged"], "p_combined"] <= threshold).all()
+    # The just-flagged are the flagged images with the largest p-values.
+    largest = scores.loc[scores["flagged"], "p_combined"].nlargest(4)
+    assert set(band["flagged"]) == set(largest.index)
+    shown, similar = summary["most_ood_target_ids"], summary["most_ood_similar_counts"]
+    assert len(shown) == len(similar) <= 12 and len(set(shown)) == len(shown)
+    text = shifted_report.html_path.read_text()
+    n_band = len(band["flagged"]) + len(band["not_flagged"])
+    assert "What to do next." in text
+    assert text.count('<div class="case">') == len(shown) + n_band
 
 
 def test_in_distribution_target_is_called_in_distribution(in_dist_report):
@@ -182,8 +203,12 @@ def test_a_tiny_target_without_files_still_gets_a_full_report(tmp_path, referenc
     report = build_report(reference_store, store, tmp_path / "out", n_top=50, k_neighbors=3,
                           **QUICK)
     text = report.html_path.read_text()
-    assert text.count('<div class="case">') == 3
-    assert text.count("image not shown: no file path stored for this image") == 3
+    summary = _summary(report)
+    band = summary["borderline_target_ids"]
+    shown = summary["most_ood_target_ids"] + band["flagged"] + band["not_flagged"]
+    assert set(shown) == {0, 1, 2}
+    assert text.count('<div class="case">') == len(shown)
+    assert text.count("image not shown: no file path stored for this image") == len(shown)
     scores = pd.read_csv(report.scores_path)
     assert len(scores) == 3 and scores["frame"].isna().tolist() == [False, True, False]
     assert (scores["nearest_reference_ids"].str.count(";") == 2).all()

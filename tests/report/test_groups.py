@@ -6,10 +6,16 @@ import pandas as pd
 import pytest
 from synthetic import clustered
 
-from fmood.report.groups import MISSING, breakdown, group_columns
+from fmood.report.groups import (
+    MISSING,
+    N_BINS,
+    breakdown,
+    choose_groupings,
+    group_columns,
+)
 
 
-def test_group_columns_keep_only_real_groupings():
+def test_group_columns_keep_few_valued_columns_bin_numbers_and_say_what_is_left_out():
     n = 120
     meta = pd.DataFrame({
         "path": [f"/x/{i}.png" for i in range(n)],
@@ -20,8 +26,37 @@ def test_group_columns_keep_only_real_groupings():
         "accession": [f"acc{i}" for i in range(n)],
         "label": pd.array([0, 1, None] * 40, dtype="Int64"),
         "many": [i % 60 for i in range(n)],
+        "free_text": [f"note {i % 30}" for i in range(n)],
     })
-    assert group_columns(meta, exclude=("patient",)) == ["site", "label"]
+    chosen, left_out = choose_groupings(meta, exclude=("patient",))
+    assert [g.column for g in chosen] == ["site", "label", "many"]
+    assert [g.edges is not None for g in chosen] == [False, False, True]
+    assert group_columns(meta, exclude=("patient",)) == ["site", "label", "many"]
+    reasons = dict(left_out)
+    assert set(reasons) == {"path", "frame", "patient", "one_vendor", "accession", "free_text"}
+    assert "one value" in reasons["one_vendor"] and "per image" in reasons["accession"]
+    assert "30 distinct values" in reasons["free_text"]
+
+
+def test_width_and_height_of_a_plain_folder_get_a_few_quantile_bins_not_a_row_per_value():
+    """Issue 12: a folder's 50 widths gave a 50-row table."""
+    rng = np.random.default_rng(0)
+    widths = rng.choice([256, 300, 320, 370, 400, 480, 512, 600, 640, 700, 800, 1024], 60)
+    tgt_meta = pd.DataFrame({"width": widths, "height": widths // 2})
+    ref_meta = pd.DataFrame({"width": [100, 300, 700, 5000]})
+    [width, height], left_out = choose_groupings(tgt_meta)
+    assert left_out == [] and width.column == "width" and height.column == "height"
+    table = pd.DataFrame({"flagged": widths > 900, "degree": widths / 1200})
+    X = clustered(60, seed=1)
+    records = breakdown(width, tgt_meta, ref_meta, table, clustered(100, seed=0), X,
+                        method="frechet", groups_reference=None, groups_target=None, seed=0)
+    assert 2 <= len(records) <= N_BINS
+    assert sum(r["n"] for r in records) == 60
+    lows = [float(r["value"].split("–")[0]) for r in records]
+    assert lows == sorted(lows)  # bins in the order of their values
+    assert records[-1]["flagged_share"] > records[0]["flagged_share"]
+    # Reference values are counted in the target's bins; those beyond them in none.
+    assert sum(r["n_reference"] for r in records) == 2
 
 
 def test_breakdown_counts_flags_and_measures_large_groups_only():

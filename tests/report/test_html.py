@@ -10,9 +10,10 @@ from report.helpers import ODD_COLUMN, ODD_VENDOR
 SECTIONS = {
     "verdict": "Verdict",
     "degrees": "Distribution of OOD degrees",
-    "map": "Map of reference and target",
-    "groups": "Breakdown by metadata group",
+    "borderline": "Borderline images: the decisions to check",
     "top-ood": "Most out-of-distribution target images",
+    "groups": "Breakdown by metadata group",
+    "map": "Map of reference and target",
     "agreement": "Agreement between scorers",
     "about": "About this report",
 }
@@ -115,13 +116,18 @@ def test_file_names_and_metadata_values_are_escaped(shifted_html):
 
 
 def test_unreadable_images_become_placeholders_with_their_reason(shifted_html):
-    top = shifted_html[shifted_html.index('id="top-ood"'):shifted_html.index('id="agreement"')]
+    top = shifted_html[shifted_html.index('id="top-ood"'):shifted_html.index('id="groups"')]
     cases = top.split('<div class="case">')[1:]
-    assert len(cases) == 12
-    assert "script&gt;.png" in cases[0] and '<img src="data:image/png' in cases[0].split("<dl>")[0]
-    assert "missing.png" in cases[1]
-    assert "image not shown: file not found" in cases[1].split("<dl>")[0]
-    assert "image not shown: not a readable image" in cases[2].split("<dl>")[0]
+    assert 3 <= len(cases) <= 12
+    by_name = {case.split("</h3>")[0]: case for case in cases}
+
+    def thumbnail_of(name: str) -> str:
+        [case] = [case for title, case in by_name.items() if name in title]
+        return case.split("<dl>")[0]
+
+    assert '<img src="data:image/png' in thumbnail_of("script&gt;.png")
+    assert "image not shown: file not found" in thumbnail_of("missing.png")
+    assert "image not shown: not a readable image" in thumbnail_of("img0002.png")
     assert all(case.count('class="cell') == 1 + 5 for case in cases)
 
 
@@ -135,3 +141,22 @@ def test_the_footer_names_backbone_version_and_degree(shifted_html):
 def test_the_in_distribution_page_shows_a_green_status(in_dist_report):
     text = in_dist_report.html_path.read_text(encoding="utf-8")
     assert "status-in-distribution" in text
+
+
+def test_generated_sentences_are_escaped_too(tmp_path, reference_store, in_dist_store,
+                                             monkeypatch):
+    from fmood.report import build as build_module
+    from fmood.report import build_report
+
+    monkeypatch.setattr(build_module, "next_steps",
+                        lambda *args: f"check site = {ODD_VENDOR} <script>x</script>")
+    report = build_report(reference_store, in_dist_store, tmp_path / "out", progress=False,
+                          n_bootstrap=10)
+    text = report.html_path.read_text(encoding="utf-8")
+    assert "<script" not in text and ODD_VENDOR not in text
+    assert "check site = GE &#34;Signa&#34; &amp; &lt;Co&gt; &lt;script&gt;x" in text
+
+
+def test_the_style_sheet_is_not_mangled_by_escaping(shifted_html):
+    style = shifted_html[shifted_html.index("<style>"):shifted_html.index("</style>")]
+    assert '"Segoe UI"' in style and "&#34;" not in style

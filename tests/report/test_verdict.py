@@ -12,6 +12,7 @@ from fmood.report.verdict import (
     format_ratio,
     format_share,
     judge,
+    next_steps,
     status_rule,
 )
 
@@ -77,3 +78,30 @@ def test_biased_distances_say_shifted_only_when_their_interval_clears_the_null_l
     unclear = _result(5.0, 1.0, p=None, method="frechet", ci=(0.9, 8.0))
     assert distance_level(clear, 0.05) == 1 and distance_level(unclear, 0.05) == 0
     assert "distance_ratio" not in status_rule("sinkhorn")
+
+
+def _record(value, n, n_flagged, n_reference=5):
+    return {"value": value, "n": n, "n_flagged": n_flagged, "flagged_share": n_flagged / n,
+            "n_reference": n_reference}
+
+
+def test_next_steps_point_at_the_group_the_flags_concentrate_in():
+    groups = {"site": [_record("A", 80, 2), _record("C", 20, 14, n_reference=0)],
+              "vendor": [_record("GE", 50, 8), _record("Siemens", 50, 8)]}
+    verdict = judge(_result(0.01, 0.01), 0.16, 16, 100, 0.05)
+    text = next_steps(verdict, 16, 100, 8, groups, 0.05)
+    assert "Review the 16 flagged images" in text and "8 nearest the threshold" in text
+    assert "site = C" in text and "14 of the 16 flagged" in text
+    assert "70% of that group, 2% elsewhere" in text
+    assert "reference has no image with site = C" in text
+    assert "vendor" not in text  # spread evenly: no concentration
+
+
+def test_next_steps_for_nothing_flagged_and_for_a_new_domain():
+    quiet = judge(_result(0.01, 0.01), 0.0, 0, 100, 0.05)
+    assert "No target image is flagged" in next_steps(quiet, 0, 100, 4, {}, 0.05)
+    everywhere = judge(_result(0.5, 0.01), 0.9, 90, 100, 0.05)
+    text = next_steps(everywhere, 90, 100, 8, {"site": [_record("A", 100, 90)]}, 0.05)
+    assert "new domain" in text and "concentrate" not in text
+    global_shift = judge(_result(0.5, 0.01), 0.02, 2, 100, 0.05)
+    assert "global shift" in next_steps(global_shift, 2, 100, 8, {}, 0.05)

@@ -18,6 +18,7 @@ from fmood.scorers.base import (
     BaseScorer,
     StateSpec,
     batched,
+    l2_normalize,
     register,
 )
 
@@ -50,6 +51,8 @@ class ResidualScorer(BaseScorer):
         matrix of the centred reference (O(n^2 d)) and keeps the principal basis itself
         (``principal_``), for the same scores. "auto" takes the Gram form when there are
         fewer samples than features; it needs ``n_components`` below n_samples.
+    normalize : bool
+        L2-normalise features first, as Mahalanobis++ does (Mueller & Hein, ICML 2025).
 
     Notes
     -----
@@ -62,16 +65,23 @@ class ResidualScorer(BaseScorer):
     reference = "Wang et al., ViM: Out-Of-Distribution with Virtual-logit Matching, CVPR 2022"
 
     def __init__(
-        self, n_components: int | str = "auto", batch_size: int = DEFAULT_BATCH_SIZE, solver: str = "auto"
+        self,
+        n_components: int | str = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        solver: str = "auto",
+        normalize: bool = False,
     ) -> None:
         self.n_components = n_components
         self.batch_size = batch_size
         self.solver = solver
+        self.normalize = normalize
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         n, d = X.shape
         if n < 2:
             raise InvalidInputError(f"the residual scorer needs at least 2 reference samples, got {n}")
+        if self.normalize:
+            X = l2_normalize(X)
         if self.n_components == "auto":
             dim = min(auto_subspace_dim(d), n - 1)
         elif isinstance(self.n_components, (int, np.integer)) and 0 < self.n_components < d:
@@ -106,11 +116,15 @@ class ResidualScorer(BaseScorer):
         out = np.empty(X.shape[0], dtype=np.float64)
         if hasattr(self, "complement_"):
             for rows in batched(X.shape[0], self.batch_size):
-                out[rows] = np.linalg.norm((X[rows] - self.mean_) @ self.complement_, axis=1)
+                out[rows] = np.linalg.norm((self._rows(X, rows) - self.mean_) @ self.complement_, axis=1)
             return out
         # Gram form: subtract the projection in float64, which keeps small residuals exact.
         principal = self.principal_.astype(np.float64)
         for rows in batched(X.shape[0], gram_rows(self.batch_size, X.shape[1])):
-            centred = X[rows] - self.mean_.astype(np.float64)
+            centred = self._rows(X, rows) - self.mean_.astype(np.float64)
             out[rows] = np.linalg.norm(centred - (centred @ principal) @ principal.T, axis=1)
         return out
+
+    def _rows(self, X: np.ndarray, rows: slice) -> np.ndarray:
+        """``X[rows]``, L2-normalised when ``normalize`` is set."""
+        return l2_normalize(X[rows]) if self.normalize else X[rows]

@@ -20,3 +20,11 @@ def test_auto_dimension_follows_vim():
 def test_bad_components(reference):
     with pytest.raises(InvalidInputError, match="n_components"):
         ResidualScorer(16).fit(reference)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "gram"])
+def test_normalize_scores_the_unit_vectors(solver, reference, shifted):
+    unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)
+    plain = ResidualScorer(6, solver=solver).fit(unit(reference)).score(unit(shifted))
+    ours = ResidualScorer(6, solver=solver, normalize=True).fit(reference).score(shifted)
+    np.testing.assert_allclose(ours, plain, rtol=1e-4)

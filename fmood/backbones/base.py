@@ -13,6 +13,7 @@ from fmood.backbones.weights import state_dict_sha256
 from fmood.errors import InvalidInputError
 from fmood.io.image import Image
 from fmood.store.fingerprint import Fingerprint
+from fmood.store.manifest import FINAL_BLOCK, check_blocks
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -49,6 +50,9 @@ class Backbone:
     options : str
         Canonical description of choices that change the vectors beyond preprocessing
         (pooling, layers); appended to the fingerprint's preprocessing field.
+    blocks : tuple of (str, int), optional
+        Name and width of each layer block of the vector, in concatenation order (see
+        :func:`layer_blocks`); their widths sum to ``dim``. Default: one block, ``("final", dim)``.
     """
 
     def __init__(
@@ -60,11 +64,13 @@ class Backbone:
         *,
         device: str = "auto",
         options: str = "",
+        blocks: tuple[tuple[str, int], ...] | None = None,
     ) -> None:
         self.name = name
         self.preprocessing = preprocessing
         self.dim = check_positive_int(dim, "dim")
         self.options = options
+        self.blocks = ((FINAL_BLOCK, self.dim),) if blocks is None else check_blocks(blocks, self.dim)
         self.device = resolve_device(device)
         self.module = module.eval().requires_grad_(False).to(self.device)
         self.weights_sha256 = state_dict_sha256(module)
@@ -173,6 +179,15 @@ def concat_layers(features: Sequence[torch.Tensor]) -> torch.Tensor:
     if len(features) == 1:
         return features[0]
     return torch.cat([torch.nn.functional.normalize(f.float(), dim=1) for f in features], dim=1)
+
+
+def layer_blocks(
+    prefix: str, layers: Sequence[int], dims: Sequence[int], final_dim: int
+) -> tuple[tuple[str, int], ...]:
+    """Blocks of a :func:`concat_layers` vector: ``("<prefix><layer>", width)`` per layer, then
+    ``("final", final_dim)``; e.g. ``(("block2", 24), ("block4", 40), ("final", 1280))``."""
+    return (*((f"{prefix}{layer}", int(d)) for layer, d in zip(layers, dims, strict=True)),
+            (FINAL_BLOCK, int(final_dim)))
 
 
 def parse_layers(layers: Sequence[int] | str | None, depth: int, backbone: str) -> tuple[int, ...]:

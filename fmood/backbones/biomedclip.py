@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fmood.backbones.base import Backbone, concat_layers, parse_layers, pool
+from fmood.backbones.base import Backbone, concat_layers, layer_blocks, parse_layers, pool
 from fmood.backbones.preprocessing import CLIP_MEAN, CLIP_STD, Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import hub_unavailable, load_state_dict, load_strict, local_weights
@@ -106,7 +106,8 @@ class BiomedCLIPBackbone(Backbone):
     product of two vectors (or of one with :meth:`encode_text`'s) is their cosine.
 
     ``layers`` (1-12, blocks of the ViT-B/16 trunk) adds each block's output averaged over
-    the patch tokens (768-d), unit-normed and concatenated before the final vector.
+    the patch tokens (768-d), unit-normed and concatenated before the final vector;
+    ``blocks`` names them ``("block<i>", 768)``, then ``("final", 512)``.
 
     Parameters
     ----------
@@ -143,6 +144,7 @@ class BiomedCLIPBackbone(Backbone):
         super().__init__(
             name, visual, _preprocessing(source.config, name), sum(dims) + self.embed_dim,
             device=device, options=options,
+            blocks=layer_blocks("block", self.layers, dims, self.embed_dim),
         )
         self._text: torch.nn.Module | None = None
         self._tokenizer: Any = None

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from fmood.backbones.base import Backbone, concat_layers, parse_layers
+from fmood.backbones.base import Backbone, concat_layers, layer_blocks, parse_layers
 from fmood.backbones.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import hub_unavailable, local_weights
@@ -71,7 +71,8 @@ class Dinov2Backbone(Backbone):
     ``layers`` (1-based transformer blocks) adds the same pooling of those blocks'
     outputs, passed through the final layer norm as DINOv2's
     ``get_intermediate_layers(norm=True)`` does, each unit-normed and concatenated
-    before the final features.
+    before the final features; ``blocks`` names them ``("block<i>", width)`` in the order
+    given, then ``("final", width)``.
     """
 
     def __init__(
@@ -93,7 +94,8 @@ class Dinov2Backbone(Backbone):
         if layers:
             options += f";layers={','.join(map(str, layers))}"
         super().__init__(
-            name, model, PREPROCESSING, width * (len(layers) + 1), device=device, options=options
+            name, model, PREPROCESSING, width * (len(layers) + 1), device=device, options=options,
+            blocks=layer_blocks("block", layers, [width] * len(layers), width),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from fmood.backbones.base import Backbone, concat_layers, parse_layers, pool
+from fmood.backbones.base import Backbone, concat_layers, layer_blocks, parse_layers, pool
 from fmood.backbones.preprocessing import Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import load_state_dict, load_strict, local_weights
@@ -21,16 +21,18 @@ class EfficientNetLiteBackbone(Backbone):
 
     ``layers`` (1-based block indices, out of 16 MBConv blocks) adds pooled
     intermediate block outputs, concatenated with unit norm each; the head's
-    1280-d features are always last.
+    1280-d features are always last. ``blocks`` names them ``("block<i>", width)`` in
+    block order, then ``("final", 1280)``.
     """
 
     def __init__(self, module: torch.nn.Module, layers: tuple[int, ...], device: str) -> None:
         self.layers = layers
-        dims = [module._blocks[i - 1]._bn2.num_features for i in layers]
+        taken = sorted(layers)  # _features takes blocks in network order
+        dims = [module._blocks[i - 1]._bn2.num_features for i in taken]
         options = f"layers={','.join(map(str, layers))}" if layers else ""
         super().__init__(
             "efficientnet-lite0", module, PREPROCESSING, sum(dims) + 1280, device=device,
-            options=options,
+            options=options, blocks=layer_blocks("block", taken, dims, 1280),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:

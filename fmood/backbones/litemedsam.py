@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from fmood.backbones.base import Backbone, concat_layers, parse_layers, pool
+from fmood.backbones.base import Backbone, concat_layers, layer_blocks, parse_layers, pool
 from fmood.backbones.preprocessing import Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import load_state_dict, load_strict, local_weights
@@ -25,15 +25,18 @@ class LiteMedSAMBackbone(Backbone):
     LiteMedSAM (Ma et al., MedSAM, Nat. Commun. 2024; the CVPR 2024 efficient-MedSAM
     baseline) distils MedSAM's ViT-B into TinyViT-5M, trained on over a million medical
     image-mask pairs across modalities. ``layers`` (1-4) adds pooled TinyViT stage outputs
-    (128/160/320/320-d), unit-normed and concatenated before the neck features.
+    (128/160/320/320-d), unit-normed and concatenated before the neck features; ``blocks``
+    names them ``("stage<i>", width)`` in stage order, then ``("final", 256)``.
     """
 
     def __init__(self, encoder: torch.nn.Module, layers: tuple[int, ...], device: str) -> None:
         self.layers = layers
-        dims = [_STAGE_OUT_DIMS[i - 1] for i in layers]
+        taken = sorted(layers)  # _features takes stages in network order
+        dims = [_STAGE_OUT_DIMS[i - 1] for i in taken]
         options = f"layers={','.join(map(str, layers))}" if layers else ""
         super().__init__(
-            "litemedsam", encoder, PREPROCESSING, sum(dims) + 256, device=device, options=options
+            "litemedsam", encoder, PREPROCESSING, sum(dims) + 256, device=device, options=options,
+            blocks=layer_blocks("stage", taken, dims, 256),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:

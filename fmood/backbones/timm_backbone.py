@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from fmood.backbones.base import Backbone, concat_layers, parse_layers, pool
+from fmood.backbones.base import Backbone, concat_layers, layer_blocks, parse_layers, pool
 from fmood.backbones.preprocessing import Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import hub_unavailable, load_state_dict, load_strict, local_weights
@@ -38,7 +38,8 @@ class TimmBackbone(Backbone):
     (``model.head_hidden_size`` wide). ``layers`` (1-based indices into
     ``model.feature_info``: blocks of a ViT, stages of a CNN) adds those outputs from
     ``forward_intermediates``, averaged over space (ViT: over patch tokens), each
-    unit-normed and concatenated before the final vector, itself unit-normed then.
+    unit-normed and concatenated before the final vector, itself unit-normed then;
+    ``blocks`` names them ``("layer<i>", width)``, then ``("final", width)``.
 
     Parameters
     ----------
@@ -73,7 +74,7 @@ class TimmBackbone(Backbone):
         options = f"layers={','.join(map(str, self.layers))}" if self.layers else ""
         super().__init__(
             name, net, timm_preprocessing(cfg, name), sum(dims) + head, device=device,
-            options=options,
+            options=options, blocks=layer_blocks("layer", self.layers, dims, head),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:

@@ -67,11 +67,15 @@ class OpenedStore:
 
 
 def open_store(
-    store: str | os.PathLike[str] | FeatureStore, dim: int, fingerprint: Fingerprint
+    store: str | os.PathLike[str] | FeatureStore,
+    dim: int,
+    fingerprint: Fingerprint,
+    blocks: Sequence[tuple[str, int]] | None = None,
 ) -> OpenedStore:
     """Open ``store`` for appending vectors of ``fingerprint``, creating it when missing.
 
-    A new store gets ``dim``, ``fingerprint`` and metric ``"l2"``. A given
+    A new store gets ``dim``, ``fingerprint``, metric ``"l2"`` and ``blocks`` (the
+    backbone's layer blocks, recorded in its manifest). A given
     :class:`FeatureStore` is reopened in mode ``"a"`` (the caller's object can then be
     refreshed). Raises :class:`StoreMismatchError` naming both backbones when the store
     holds vectors of another fingerprint or dimension.
@@ -79,7 +83,7 @@ def open_store(
     path = Path(store.path if isinstance(store, FeatureStore) else store)
     if not (path / MANIFEST).exists() and not isinstance(store, FeatureStore):
         created = not path.exists()
-        opened = FeatureStore.create(path, dim, fingerprint, metric="l2")
+        opened = FeatureStore.create(path, dim, fingerprint, metric="l2", blocks=blocks)
         return OpenedStore(opened, created)
     opened = FeatureStore.open(path, mode="a")
     if opened.fingerprint != fingerprint or opened.dim != dim:

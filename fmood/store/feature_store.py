@@ -56,10 +56,12 @@ from fmood.store.layout import (
     part_name,
 )
 from fmood.store.manifest import (
+    FINAL_BLOCK,
     METRICS,
     FileSum,
     Manifest,
     VectorSpan,
+    check_blocks,
     read_manifest,
     sha256_of,
     write_manifest,
@@ -128,6 +130,7 @@ class FeatureStore:
         metric: str = "cosine",
         exist_ok: bool = False,
         device: str = "auto",
+        blocks: Sequence[tuple[str, int]] | None = None,
     ) -> FeatureStore:
         """Create an empty store at ``path`` (a new or empty directory), open for appending.
 
@@ -146,6 +149,9 @@ class FeatureStore:
             fingerprint, metric and index match (else :class:`StoreMismatchError`).
         device : {"auto", "cpu", "cuda"}
             Where searches run; ``"auto"`` uses a GPU when FAISS has one.
+        blocks : sequence of (str, int), optional
+            Name and width of each layer block of the vectors, in order (a backbone's
+            ``blocks``); recorded in the manifest, read back as :attr:`blocks`.
 
         Raises
         ------
@@ -159,7 +165,8 @@ class FeatureStore:
         _check_choice(metric, METRICS, "metric")
         _check_choice(device, DEVICES, "device")
         build_index(dim, index, "l2")  # reject a bad index string now, not at the first add
-        manifest = Manifest(dim=dim, metric=metric, index=index, fingerprint=fp)
+        layout = None if blocks is None else check_blocks(blocks, dim)
+        manifest = Manifest(dim=dim, metric=metric, index=index, fingerprint=fp, blocks=layout)
         if not (path / MANIFEST).exists():
             _check_reusable(path)
             try:
@@ -279,6 +286,12 @@ class FeatureStore:
     def fingerprint(self) -> Fingerprint | None:
         """Identity of the backbone the vectors came from."""
         return self._manifest.fingerprint
+
+    @property
+    def blocks(self) -> tuple[tuple[str, int], ...]:
+        """Name and width of each layer block of the vectors, in order; ``(("final", dim),)``
+        for a store that recorded none."""
+        return self._manifest.blocks or ((FINAL_BLOCK, self.dim),)
 
     @property
     def embeddings(self) -> np.ndarray:

@@ -6,7 +6,8 @@ swapped, truncated or edited file is found: sizes on every open, hashes by
 would cost O(n^2) over a store's life; instead each add records the SHA-256 of the byte
 range it appended (:class:`VectorSpan`), and verify rehashes each range once. The
 ``checksums`` key is optional: a store written before it (format version 1 all the same)
-opens, and verify says what it could not check.
+opens, and verify says what it could not check. So is ``blocks``, the layer blocks of the
+vectors (name and width of each, in concatenation order); a store without it has one block.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ FORMAT_VERSION = 1
 DTYPE = "<f4"
 METRICS = ("cosine", "l2")
 _HOW_TO_CREATE = "create one with fmood.FeatureStore.create(path, dim=...)"
+#: Name of the only block of a store that records none (a backbone's final features).
+FINAL_BLOCK = "final"
+Blocks = tuple[tuple[str, int], ...]
 
 
 def _fmood_version() -> str:
@@ -134,7 +138,8 @@ class Manifest:
 
     ``index_count`` is the number of vectors the persisted ANN index (``index.faiss``)
     covers, or None when no index file is part of the store (exact ``Flat`` search, or an
-    ANN index not trained yet).
+    ANN index not trained yet). ``blocks`` is the layer layout of the vectors, or None when
+    not recorded (one block).
     """
 
     dim: int
@@ -148,6 +153,7 @@ class Manifest:
     fmood_version: str = field(default_factory=_fmood_version)
     format_version: int = FORMAT_VERSION
     checksums: Checksums | None = field(default_factory=Checksums)
+    blocks: Blocks | None = None
 
     def after_add(
         self,
@@ -195,7 +201,30 @@ class Manifest:
             "created": self.created,
             "fmood_version": self.fmood_version,
             "checksums": None if self.checksums is None else self.checksums.to_dict(),
+            **({} if self.blocks is None else {"blocks": [list(b) for b in self.blocks]}),
         }
+
+
+def check_blocks(blocks: object, dim: int | None = None) -> Blocks:
+    """``blocks`` as a tuple of (name, width): distinct non-empty names, positive widths
+    adding up to ``dim`` (when given); else :class:`InvalidInputError` saying which rule failed."""
+    try:
+        pairs = tuple((name, width) for name, width in blocks)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"blocks must be a sequence of (name, width) pairs, got {blocks!r}"
+        ) from None
+    if not pairs or not all(isinstance(n, str) and n and _is_int(w) and w > 0 for n, w in pairs):
+        raise InvalidInputError(
+            f"blocks must be (non-empty name, positive integer width) pairs, got {blocks!r}"
+        )
+    if len({n for n, _ in pairs}) != len(pairs):
+        raise InvalidInputError(f"block names repeat: {[n for n, _ in pairs]}")
+    if dim is not None and sum(w for _, w in pairs) != dim:
+        raise InvalidInputError(
+            f"block widths {[w for _, w in pairs]} add up to {sum(w for _, w in pairs)}, not dim {dim}"
+        )
+    return pairs
 
 
 def read_manifest(store_dir: Path) -> Manifest:
@@ -274,6 +303,10 @@ def _parse(raw: object, path: Path) -> Manifest:
         fingerprint = None if fp is None else Fingerprint.from_dict(fp)
     except InvalidInputError as e:
         raise corrupt(f"bad fingerprint ({e})") from e
+    try:
+        blocks = None if raw.get("blocks") is None else check_blocks(raw["blocks"], dim)
+    except InvalidInputError as e:
+        raise corrupt(f"bad blocks ({e})") from e
     return Manifest(
         dim=dim,
         metric=raw["metric"],
@@ -286,6 +319,7 @@ def _parse(raw: object, path: Path) -> Manifest:
         fmood_version=str(raw.get("fmood_version", "")),
         format_version=version,
         checksums=_parse_checksums(raw.get("checksums"), corrupt),
+        blocks=blocks,
     )
 
 

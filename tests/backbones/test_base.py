@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from fmood.backbones.base import concat_layers, parse_layers, pool, resolve_device
+from fmood.backbones.base import (
+    Backbone,
+    concat_layers,
+    layer_blocks,
+    parse_layers,
+    pool,
+    resolve_device,
+)
 from fmood.backbones.module import ModuleBackbone
 from fmood.backbones.preprocessing import Preprocessing
 from fmood.errors import InvalidInputError
@@ -38,6 +45,14 @@ def test_fingerprint_follows_weights_not_object_identity():
 def test_embed_batch_checks_shape():
     with pytest.raises(InvalidInputError, match=r"\(n, 3, 16, 16\)"):
         tiny().embed_batch(torch.zeros(2, 3, 8, 8))
+
+
+def test_blocks_default_to_one_and_must_add_up_to_dim():
+    assert tiny().blocks == (("final", 5),)
+    assert layer_blocks("stage", [1, 3], [4, 8], 16) == (("stage1", 4), ("stage3", 8), ("final", 16))
+    net = torch.nn.Identity()
+    with pytest.raises(InvalidInputError, match="add up to 6, not dim 7"):
+        Backbone("x", net, Preprocessing(16), 7, device="cpu", blocks=(("a", 2), ("final", 4)))
 
 
 def test_module_is_frozen_in_eval_mode():

@@ -131,6 +131,7 @@ def test_fingerprint_same_weights_any_format_other_weights_differ(hub_copy, load
 def test_layers_add_pooled_block_outputs(loaded, images, vectors):
     layered = BiomedCLIPBackbone(loaded.module, loaded.source, layers=(12, 3), device="cpu")
     assert layered.dim == 2 * 768 + 512 and layered.layers == (3, 12)
+    assert layered.blocks == (("block3", 768), ("block12", 768), ("final", 512))
     out = layered.embed(images)
     np.testing.assert_allclose(out[:, -512:], vectors, rtol=1e-4, atol=1e-5)
     # Block 3's output averaged over the 196 patch tokens (the class token left out).

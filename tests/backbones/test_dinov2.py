@@ -84,6 +84,21 @@ def test_layers_add_unit_normed_intermediate_blocks(small_model, batch, referenc
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
     blocks = got.reshape(len(got), 3, SMALL_HIDDEN)
     np.testing.assert_allclose(np.linalg.norm(blocks, axis=2), 1.0, rtol=1e-5)
+    assert backbone.blocks == (("block4", SMALL_HIDDEN), ("block8", SMALL_HIDDEN), ("final", SMALL_HIDDEN))
+
+
+def test_blocks_follow_the_order_of_layers(small_model, batch, reference):
+    """DINOv2 takes layers in the order given; so do its blocks (cls+mean: 2 x hidden each)."""
+    backbone = _backbone(small_model, "cls+mean", (8, 4))
+    wide = 2 * SMALL_HIDDEN
+    assert backbone.blocks == (("block8", wide), ("block4", wide), ("final", wide))
+    got = backbone.embed_batch(batch)
+    tokens = small_model.layernorm(reference["hidden"][4])
+    with torch.no_grad():
+        block4 = torch.cat([tokens[:, 0], tokens[:, 1:].mean(dim=1)], dim=1)
+    want = torch.nn.functional.normalize(block4, dim=1).numpy()
+    np.testing.assert_allclose(got[:, wide : 2 * wide], want, rtol=1e-4, atol=1e-5)
+    assert _backbone(small_model).blocks == (("final", SMALL_HIDDEN),)
 
 
 def test_layers_with_cls_mean_pooling_have_two_hidden_per_layer(small_model, batch):

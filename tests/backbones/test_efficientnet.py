@@ -68,6 +68,20 @@ def test_layers_add_pooled_block_outputs(real):
     )
 
 
+def test_blocks_name_each_layer_slice_in_network_order(real):
+    """Blocks follow the network, not the order asked: each slice is that layer, unit-normed."""
+    images = list(brain_slices()[:2])
+    layered = backbones.load("efficientnet-lite0", device="cpu", layers=[4, 2])
+    assert layered.blocks == (("block2", 24), ("block4", 40), ("final", 1280))
+    assert real.blocks == (("final", 1280),)
+    out = layered.embed(images)
+    np.testing.assert_allclose(np.linalg.norm(out[:, :24], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(out[:, 24:64], axis=1), 1.0, rtol=1e-5)
+    only4 = backbones.load("efficientnet-lite0", device="cpu", layers=[4])
+    assert only4.blocks == (("block4", 40), ("final", 1280))
+    np.testing.assert_allclose(out[:, 24:], only4.embed(images), rtol=1e-4, atol=1e-6)
+
+
 def test_local_weights_file_and_errors(tmp_path, real):
     path = tmp_path / "lite0.pth"
     torch.save(real.module.state_dict(), path)

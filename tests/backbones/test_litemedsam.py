@@ -67,6 +67,17 @@ def test_layers_and_fingerprint(real):
     assert layered.fingerprint != real.fingerprint
 
 
+def test_blocks_name_each_stage_slice_in_network_order(real):
+    image = list(brain_slices(N)[:1])
+    layered = backbones.load("litemedsam", device="cpu", layers=[2, 1])
+    assert layered.blocks == (("stage1", 128), ("stage2", 160), ("final", 256))
+    assert real.blocks == (("final", 256),)
+    out = layered.embed(image)
+    np.testing.assert_allclose(np.linalg.norm(out[:, :128], axis=1), 1.0, rtol=1e-5)
+    only2 = backbones.load("litemedsam", device="cpu", layers=[2])
+    np.testing.assert_allclose(out[:, 128:], only2.embed(image), rtol=1e-4, atol=1e-5)
+
+
 def test_full_checkpoint_or_encoder_only_file(tmp_path, real):
     encoder_only = tmp_path / "encoder.pth"
     torch.save(real.module.state_dict(), encoder_only)

@@ -145,6 +145,8 @@ def test_layers_add_pooled_intermediate_features(images):
     plain = backbones.load("timm:test_vit", pretrained=False, device="cpu")
     layered = TimmBackbone(plain.module, "test_vit", layers=(6, 2), device="cpu")
     assert layered.dim == 3 * 64 and layered.layers == (2, 6)
+    assert layered.blocks == (("layer2", 64), ("layer6", 64), ("final", 64))
+    assert plain.blocks == (("final", 64),)
     out = layered.embed(images)
     final = plain.embed(images)
     np.testing.assert_allclose(
@@ -163,5 +165,6 @@ def test_layers_add_pooled_intermediate_features(images):
     assert layered.fingerprint != plain.fingerprint
     resnet = backbones.load("timm:test_resnet", pretrained=False, device="cpu", layers="2,5")
     assert resnet.dim == 32 + 96 + 96 and resnet.embed(images[:1]).shape == (1, resnet.dim)
+    assert resnet.blocks == (("layer2", 32), ("layer5", 96), ("final", 96))
     with pytest.raises(InvalidInputError, match="1..6"):
         backbones.load("timm:test_vit", pretrained=False, layers=[7])

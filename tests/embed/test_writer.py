@@ -66,6 +66,11 @@ def test_open_store_creates_l2_store_and_reports_creation(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_open_store_records_the_backbones_blocks(tmp_path):
+    opened = open_store(tmp_path / "new", 4, FP, blocks=(("stage1", 1), ("final", 3)))
+    assert FeatureStore.open(opened.store.path).blocks == (("stage1", 1), ("final", 3))
+
+
 def test_open_store_refuses_another_fingerprint_naming_both(tmp_path):
     FeatureStore.create(tmp_path / "s", 4, FP)
     other = Fingerprint("dinov2-base", "def", "size=224")

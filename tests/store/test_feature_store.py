@@ -76,6 +76,16 @@ def test_embeddings_is_a_read_only_memmap(store):
         emb[0, 0] = 1.0
 
 
+def test_blocks_are_recorded_at_creation_and_default_to_one(tmp_path, store):
+    assert store.blocks == (("final", 8),)
+    path = tmp_path / "layered"
+    FeatureStore.create(path, 8, DINO, blocks=[("block2", 3), ("final", 5)])
+    assert FeatureStore.open(path).blocks == (("block2", 3), ("final", 5))
+    with pytest.raises(InvalidInputError, match="add up to 7, not dim 8"):
+        FeatureStore.create(tmp_path / "bad", 8, DINO, blocks=[("block2", 2), ("final", 5)])
+    assert not (tmp_path / "bad").exists()
+
+
 def test_metadata_is_a_copy(store):
     meta = store.metadata
     meta["path"] = "changed"

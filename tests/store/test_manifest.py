@@ -107,3 +107,33 @@ def test_bad_checksums_are_corrupt(tmp_path, manifest):
     _write_raw(tmp_path, raw)
     with pytest.raises(StoreCorruptError, match="bad checksums"):
         read_manifest(tmp_path)
+
+
+def test_blocks_round_trip_and_are_optional(tmp_path, manifest):
+    from dataclasses import replace
+
+    layered = replace(manifest, blocks=(("block2", 1), ("final", 3)))
+    write_manifest(tmp_path, layered.after_add(10, "part-000000.parquet", None))
+    assert read_manifest(tmp_path).blocks == (("block2", 1), ("final", 3))
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    assert raw["blocks"] == [["block2", 1], ["final", 3]]
+    del raw["blocks"]  # a store written before blocks existed
+    _write_raw(tmp_path, raw)
+    assert read_manifest(tmp_path).blocks is None
+
+
+@pytest.mark.parametrize(
+    "blocks, complaint",
+    [
+        ([["a", 1], ["b", 2]], "add up to 3, not dim 4"),
+        ([["a", 2], ["a", 2]], "repeat"),
+        ([["a", 0], ["b", 4]], "positive integer width"),
+        ([["", 4]], "non-empty name"),
+        ("final", "pairs"),
+        ([["a", 2.0], ["b", 2]], "positive integer width"),
+    ],
+)
+def test_bad_blocks_are_corrupt(tmp_path, manifest, blocks, complaint):
+    _write_raw(tmp_path, manifest.to_dict() | {"blocks": blocks})
+    with pytest.raises(StoreCorruptError, match=f"bad blocks.*{complaint}"):
+        read_manifest(tmp_path)

@@ -1,9 +1,9 @@
-"""Group-aware split of a reference set into a fitting part and a calibration part."""
+"""Group-aware splits of a reference set: fitting and calibration parts, or K folds."""
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit
 
 from fmood._validation import check_per_sample
 from fmood.errors import InvalidInputError
@@ -52,3 +52,43 @@ def calibration_split(
             f">= {MIN_CALIBRATION}); add reference data or raise calibration_fraction"
         )
     return np.sort(fit_idx).astype(np.int64), np.sort(cal_idx).astype(np.int64)
+
+
+def calibration_folds(
+    n_samples: int,
+    *,
+    groups: ArrayLike | None = None,
+    n_folds: int = 5,
+    random_state: int = 0,
+) -> np.ndarray:
+    """Fold of each sample for cross-conformal calibration, shape (n_samples,), in [0, K).
+
+    With ``groups`` every sample of a group lands in one fold (folds balanced by sample
+    count, groups shuffled); ``K = min(n_folds, number of groups)``, so two groups give two
+    folds. Without groups, ``K = min(n_folds, n_samples // 2)``.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise InvalidInputError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+    if n_samples < MIN_CALIBRATION:
+        raise InvalidInputError(
+            f"the reference is too small to calibrate: {n_samples} samples (need >= "
+            f"{MIN_CALIBRATION}); add reference data"
+        )
+    X = np.zeros(n_samples)
+    if groups is None:
+        splitter = KFold(min(int(n_folds), n_samples // 2), shuffle=True, random_state=random_state)
+        parts = splitter.split(X)
+    else:
+        groups = check_per_sample(groups, n_samples, "groups")
+        n_groups = np.unique(groups).size
+        if n_groups < 2:
+            raise InvalidInputError(
+                "groups holds a single group, so no group-aware calibration folds exist; "
+                "pass groups=None or give patient/volume ids"
+            )
+        splitter = GroupKFold(min(int(n_folds), n_groups), shuffle=True, random_state=random_state)
+        parts = splitter.split(X, groups=groups)
+    folds = np.empty(n_samples, dtype=np.int64)
+    for k, (_, held_out) in enumerate(parts):
+        folds[held_out] = k
+    return folds

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmood.calibration.conformal import ConformalCalibrator
+from fmood.calibration.conformal import ConformalCalibrator, CrossConformalCalibrator
 from fmood.errors import InvalidInputError
 
 
@@ -93,3 +93,67 @@ def test_bad_calibration_scores():
 def test_nan_scores_are_refused():
     with pytest.raises(InvalidInputError, match="NaN"):
         ConformalCalibrator().fit(np.arange(10.0)).pvalues([1.0, np.nan])
+
+
+def test_cross_conformal_with_one_fold_is_split_conformal():
+    rng = np.random.default_rng(5)
+    cal, test = rng.standard_normal(200), np.r_[rng.standard_normal(50), [4.0, 8.0]]
+    one = CrossConformalCalibrator().fit(cal, np.zeros(200, dtype=int), 1)
+    split = ConformalCalibrator().fit(cal)
+    np.testing.assert_allclose(one.log_pvalues(test[:, None]), split.log_pvalues(test))
+
+
+def test_cross_conformal_pools_the_counts_of_every_fold():
+    """p = (1 + sum_k #{fold k's scores >= model k's score}) / (n + 1), Vovk's cross-conformal."""
+    rng = np.random.default_rng(6)
+    folds = np.repeat([0, 1, 2], [30, 40, 50])
+    cal = rng.standard_normal(120) + folds * 0.5  # each fold's model scores on its own scale
+    calibrator = CrossConformalCalibrator().fit(cal, folds, 3)
+    # At calibration scores the interpolated count is the plain count.
+    test = np.column_stack([rng.choice(cal[folds == k], 25) for k in range(3)])
+    expected = [(1 + sum(np.sum(cal[folds == k] >= row[k]) for k in range(3))) / 121 for row in test]
+    np.testing.assert_allclose(np.exp(calibrator.log_pvalues(test)), expected)
+    # Between them it is never below the pooled count and less than one step per fold above it.
+    test = rng.uniform(-1, 2, size=(200, 3))
+    plain = [(1 + sum(np.sum(cal[folds == k] >= row[k]) for k in range(3))) / 121 for row in test]
+    inside = (test <= np.array([cal[folds == k].max() for k in range(3)])).all(axis=1)
+    p = np.exp(calibrator.log_pvalues(test))
+    assert np.all(p[inside] >= np.asarray(plain)[inside] - 1e-12)
+    assert np.all(p[inside] - np.asarray(plain)[inside] < 3 / 121)
+
+
+def test_cross_conformal_tail_ranks_beyond_every_fold():
+    rng = np.random.default_rng(7)
+    folds = np.repeat([0, 1], 300)
+    calibrator = CrossConformalCalibrator().fit(rng.exponential(size=600), folds, 2)
+    top = 20.0 + np.array([0.0, 1.0, 5.0, 50.0, 5000.0])
+    log_p = calibrator.log_pvalues(np.column_stack([top, top]))
+    assert np.all(log_p < np.log(1 / 601)) and np.all(np.diff(log_p) < 0)
+    # A fold may hold no calibration score (a domain absent from it): it adds nothing.
+    only_first = CrossConformalCalibrator().fit(rng.exponential(size=100), np.zeros(100, dtype=int), 2)
+    assert np.isfinite(only_first.log_pvalues(np.ones((3, 2)))).all()
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_cross_conformal_is_valid_for_exchangeable_data(alpha):
+    """Scores of K different models (means shifted per fold) stay calibrated once pooled."""
+    rng = np.random.default_rng(8)
+    hits = []
+    folds = np.repeat(np.arange(5), 20)
+    for _ in range(300):
+        shift = rng.normal(scale=0.3, size=5)
+        cal = rng.standard_normal(100) + shift[folds]
+        test = rng.standard_normal((40, 1)) + shift
+        hits.append(np.mean(CrossConformalCalibrator().fit(cal, folds, 5).pvalues(test) <= alpha))
+    se = np.std(hits) / np.sqrt(len(hits))
+    assert alpha - 0.02 - 3 * se <= np.mean(hits) <= alpha + 3 * se
+
+
+def test_cross_conformal_bad_input():
+    with pytest.raises(InvalidInputError, match="one length"):
+        CrossConformalCalibrator().fit(np.zeros(5), np.zeros(4, dtype=int), 2)
+    with pytest.raises(InvalidInputError, match=r"\[0, 2\)"):
+        CrossConformalCalibrator().fit(np.zeros(5), np.full(5, 2), 2)
+    with pytest.raises(InvalidInputError, match="shape"):
+        fitted = CrossConformalCalibrator().fit(np.arange(5.0), np.zeros(5, dtype=int), 2)
+        fitted.log_pvalues(np.zeros((3, 1)))

@@ -76,8 +76,41 @@ def test_domain_conditional_calibration_absorbs_site_differences():
 def test_groups_are_kept_together():
     X = clustered(300, seed=30)
     groups = np.repeat(np.arange(30), 10)
-    detector = OODDetector(scorers=SCORERS).fit(X, groups=groups)
+    detector = OODDetector(scorers=SCORERS, calibration="split").fit(X, groups=groups)
     assert detector.calibration_scores_.shape[0] % 10 == 0
+
+
+def test_cross_conformal_fits_and_calibrates_on_every_reference_image():
+    X = clustered(300, seed=31)
+    groups = np.repeat(np.arange(30), 10)
+    detector = OODDetector(scorers=["mahalanobis"], n_folds=5).fit(X, groups=groups)
+    folds = detector.calibration_folds_
+    assert detector.calibration_scores_.shape == (300, 1) and len(detector.models_) == 5
+    assert all(np.unique(folds[groups == g]).size == 1 for g in range(30))
+    Q = clustered(20, shift=1, seed=32)
+    by_model = []
+    for k, (model,) in enumerate(detector.models_):
+        # Model k never saw fold k, and fold k's calibration scores are model k's.
+        own = get_scorer("mahalanobis").fit(X[folds != k])
+        np.testing.assert_allclose(model.score(Q), own.score(Q), rtol=1e-6)
+        np.testing.assert_allclose(detector.calibration_scores_[folds == k, 0], own.score(X[folds == k]), rtol=1e-6)
+        by_model.append(own.score(Q))
+    np.testing.assert_allclose(detector.score(Q)["mahalanobis"], np.mean(by_model, axis=0), rtol=1e-6)
+    split = OODDetector(scorers=["mahalanobis"], calibration="split").fit(X, groups=groups)
+    assert len(split.models_) == 1 and split.calibration_scores_.shape[0] < 300
+
+
+def test_cross_conformal_keeps_ranking_at_least_as_well_as_split():
+    """Every reference image fits: the degree separates a subtle shift better than split."""
+    X = clustered(240, d=48, seed=33)
+    groups = np.repeat(np.arange(24), 10)
+    Q_in, Q_out = clustered(200, d=48, seed=34), clustered(200, d=48, shift=1.0, seed=35)
+    auroc = {}
+    for calibration in ("split", "cross"):
+        detector = OODDetector(calibration=calibration).fit(X, groups=groups)
+        s_in, s_out = detector.assess(Q_in)["surprise"], detector.assess(Q_out)["surprise"]
+        auroc[calibration] = np.mean(s_out.to_numpy()[:, None] > s_in.to_numpy()[None, :])
+    assert auroc["cross"] >= auroc["split"]
 
 
 def test_refit_scores_with_scorers_fitted_on_the_whole_reference(tmp_path):
@@ -96,6 +129,20 @@ def test_refit_scores_with_scorers_fitted_on_the_whole_reference(tmp_path):
     pd.testing.assert_frame_equal(loaded.assess(Q), refit.assess(Q))
 
 
+@pytest.mark.parametrize("params", [
+    {"calibration": "split"}, {"calibration": "cross", "refit": True},
+    {"calibration": "cv+"}, {"calibration": "cv+", "refit": True},
+])
+def test_save_and_load_every_calibration(tmp_path, params):
+    X = clustered(200, seed=47)
+    detector = OODDetector(scorers=SCORERS, **params).fit(X, groups=np.repeat(np.arange(20), 10))
+    detector.save(tmp_path / "d")
+    loaded = OODDetector.load(tmp_path / "d")
+    assert loaded.calibration == params["calibration"] and len(loaded.models_) == len(detector.models_)
+    Q = np.r_[clustered(30, seed=48), clustered(5, shift=6, seed=49)]
+    pd.testing.assert_frame_equal(loaded.assess(Q), detector.assess(Q))
+
+
 def test_save_and_load_round_trip(tmp_path, detector):
     X = np.r_[clustered(50, seed=40), clustered(10, shift=5, seed=41)]
     detector.save(tmp_path / "det")
@@ -108,7 +155,7 @@ def test_save_and_load_round_trip(tmp_path, detector):
 def test_save_and_load_every_scorer_with_domains(tmp_path):
     X = clustered(400, seed=42)
     scorers = ["gmm", ("knn", {"k": 3}), "mahalanobis", "ot", "relative_mahalanobis", "residual"]
-    detector = OODDetector(scorers=scorers, min_domain_calibration=10).fit(
+    detector = OODDetector(scorers=scorers, n_folds=2, min_domain_calibration=10).fit(
         X, domains=np.tile(["s1", "s2"], 200)
     )
     detector.save(tmp_path / "d")
@@ -161,7 +208,7 @@ def test_default_detector_works_out_of_the_box():
 def test_scorer_instances_are_cloned():
     knn = KNNScorer(k=4)
     detector = OODDetector(scorers=[knn]).fit(clustered(100, seed=52))
-    assert detector.scorers_[0] is not knn and not hasattr(knn, "reference_")
+    assert detector.models_[0][0] is not knn and not hasattr(knn, "reference_")
 
 
 def test_bad_input(detector):
@@ -170,7 +217,15 @@ def test_bad_input(detector):
     with pytest.raises(InvalidInputError, match="expected 16"):
         detector.degree(np.zeros((2, 8)))
     with pytest.raises(InvalidInputError, match="too small"):
-        OODDetector(scorers=SCORERS).fit(clustered(12))
+        OODDetector(scorers=SCORERS, calibration="split").fit(clustered(12))
+    with pytest.raises(InvalidInputError, match="too small"):
+        OODDetector(scorers=SCORERS).fit(clustered(8))
+    with pytest.raises(InvalidInputError, match="calibration must be one of"):
+        OODDetector(calibration="jackknife").fit(clustered(100))
+    with pytest.raises(InvalidInputError, match="n_folds"):
+        OODDetector(n_folds=1).fit(clustered(100))
+    with pytest.raises(InvalidInputError, match="calibration_fraction"):
+        OODDetector(calibration_fraction=1.5).fit(clustered(100))
     with pytest.raises(InvalidInputError, match="at least 2"):
         OODDetector().fit(np.zeros((1, 16)))
     with pytest.raises(InvalidInputError, match="one entry per sample"):

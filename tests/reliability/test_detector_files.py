@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fmood.calibration.detector import OODDetector
@@ -88,22 +89,43 @@ TAMPERINGS: dict[str, Callable[[Config, Arrays], None]] = {
     "calibration NaN": edit_array("calibration_scores", nan_at_first),
     "calibration ints": edit_array("calibration_scores", lambda a: a.astype(np.int64)),
     "calibration one row": edit_array("calibration_scores", lambda a: a[:1]),
-    "state array truncated": edit_array("scorer0.means_", lambda a: a[:, :-1]),
-    "state array NaN": edit_array("scorer0.whitener_", nan_at_first),
-    "state array infinite": edit_array("scorer1.mean_", lambda a: a * np.inf),
-    "state array as strings": edit_array("scorer1.mean_", lambda a: a.astype(str)),
-    "state n_features wrong": edit_array("scorer0.n_features_in_", lambda a: np.asarray(8)),
-    "state n_features zero": edit_array("scorer1.n_features_in_", lambda a: np.asarray(0)),
-    "state scalar made a vector": edit_array("scorer1.n_features_in_", lambda a: np.asarray([D])),
+    "state array truncated": edit_array("model0.scorer0.means_", lambda a: a[:, :-1]),
+    "state array NaN": edit_array("model0.scorer0.whitener_", nan_at_first),
+    "state array infinite": edit_array("model0.scorer1.mean_", lambda a: a * np.inf),
+    "state array as strings": edit_array("model0.scorer1.mean_", lambda a: a.astype(str)),
+    "state n_features wrong": edit_array("model0.scorer0.n_features_in_", lambda a: np.asarray(8)),
+    "state n_features zero": edit_array("model0.scorer1.n_features_in_", lambda a: np.asarray(0)),
+    "state scalar made a vector": edit_array("model0.scorer1.n_features_in_", lambda a: np.asarray([D])),
+    "state of a later fold truncated": edit_array("model4.scorer0.means_", lambda a: a[:, :-1]),
     "domain codes out of range": edit_array("domain_reference_codes", lambda a: a + 5),
     "domain reference wrong width": edit_array("domain_reference", lambda a: a[:, :4]),
     "domain codes wrong length": edit_array("calibration_domain_codes", lambda a: a[:-1]),
-    "npz key missing": lambda c, a: a.pop("scorer0.whitener_"),
+    "npz key missing": lambda c, a: a.pop("model0.scorer0.whitener_"),
+    "npz key of a later fold missing": lambda c, a: a.pop("model3.scorer1.mean_"),
     "npz detector key missing": lambda c, a: a.pop("domain_reference"),
-    "npz key extra": lambda c, a: a.update({"scorer0.extra_": np.zeros(3)}),
-    "npz key of no scorer": lambda c, a: a.update({"scorer7.means_": np.zeros(3)}),
+    "npz key extra": lambda c, a: a.update({"model0.scorer0.extra_": np.zeros(3)}),
+    "npz key of no scorer": lambda c, a: a.update({"model0.scorer7.means_": np.zeros(3)}),
+    "npz key of no model": lambda c, a: a.update({"model9.scorer0.means_": np.zeros(3)}),
+    "npz key in the old layout": lambda c, a: a.update({"scorer0.means_": np.zeros(3)}),
     "npz detector key extra": lambda c, a: a.update({"payload": np.zeros(3)}),
-    "npz scorer key without a field": lambda c, a: a.update({"scorer0": np.zeros(3)}),
+    "npz scorer key without a field": lambda c, a: a.update({"model0.scorer0": np.zeros(3)}),
+    # Cross-conformal state (format 3): the fold of each calibration score, the model count.
+    "calibration folds missing": lambda c, a: a.pop("calibration_folds"),
+    "calibration folds out of range": edit_array("calibration_folds", lambda a: a + 5),
+    "calibration folds negative": edit_array("calibration_folds", lambda a: a - 1),
+    "calibration folds one fold unused": edit_array("calibration_folds", lambda a: np.minimum(a, 3)),
+    "calibration folds wrong length": edit_array("calibration_folds", lambda a: a[:-1]),
+    "calibration folds floats": edit_array("calibration_folds", lambda a: a.astype(np.float64)),
+    "json n_models missing": edit_json(lambda c: c.pop("n_models")),
+    "json n_models wrong type": edit_json(lambda c: c.update(n_models="5")),
+    "json n_models above n_folds": edit_json(lambda c: c.update(n_models=6)),
+    "json/npz n_models fewer": edit_json(lambda c: c.update(n_models=4)),
+    "json calibration_groups missing": edit_json(lambda c: c.pop("calibration_groups")),
+    "json calibration_groups zero": edit_json(lambda c: c.update(calibration_groups=0)),
+    "json calibration unknown": edit_json(lambda c: c["params"].update(calibration="jackknife")),
+    "json n_folds one": edit_json(lambda c: c["params"].update(n_folds=1)),
+    "json n_folds wrong type": edit_json(lambda c: c["params"].update(n_folds=5.0)),
+    "json split with several models": edit_json(lambda c: c["params"].update(calibration="split")),
 }
 
 RAW_FILES: dict[str, tuple[str, bytes]] = {
@@ -195,16 +217,48 @@ def test_every_scorer_checks_its_state(name, tmp_path):
     OODDetector(scorers=[scorer]).fit(X).save(tmp_path / "d")
     with np.load(tmp_path / "d" / "arrays.npz", allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
-    widest = max((k for k in arrays if k.startswith("scorer0.")), key=lambda k: arrays[k].size)
+    widest = max((k for k in arrays if k.startswith("model0.scorer0.")), key=lambda k: arrays[k].size)
     arrays[widest] = arrays[widest][..., :-1]
     with open(tmp_path / "d" / "arrays.npz", "wb") as f:
         np.savez(f, **arrays)
-    with pytest.raises(FmoodError, match="arrays.npz: scorer0: scorer '.*' state: .* has shape"):
+    with pytest.raises(FmoodError, match="arrays.npz: model0.scorer0: scorer '.*' state: .* has shape"):
         OODDetector.load(tmp_path / "d")
 
 
-def test_version_1_files_still_load(saved, tmp_path):
-    """Version 2 adds the Gram-form scorer states; a version 1 detector is read as before."""
-    config, arrays = copy_of(saved)
-    config["format_version"] = 1
-    assert OODDetector.load(write(tmp_path / "d", config, arrays)).n_features_in_ == D
+def legacy(detector: OODDetector, directory: Path, version: int) -> Path:
+    """``detector`` (split) saved as fmood wrote it before format 3: one model, "scorer<i>." keys."""
+    detector.save(directory / "new")
+    config = json.loads((directory / "new" / "detector.json").read_text())
+    with np.load(directory / "new" / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k.removeprefix("model0."): npz[k] for k in npz.files if k != "calibration_folds"}
+    for key in ("n_models", "calibration_groups"):
+        config.pop(key)
+    for key in ("calibration", "n_folds"):
+        config["params"].pop(key)
+    config["format_version"] = version
+    return write(directory / "old", config, arrays)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_format_files_still_load(version, tmp_path):
+    """Format 3 adds cross-conformal state; a version 1 or 2 detector (split) reads as before."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, D)).astype(np.float32)
+    detector = OODDetector(calibration="split", min_domain_calibration=10)
+    detector.fit(X, domains=np.tile(["A", "B"], 100))
+    loaded = OODDetector.load(legacy(detector, tmp_path, version))
+    assert loaded.calibration == "split" and len(loaded.models_) == 1
+    Q = rng.standard_normal((30, D)).astype(np.float32) * 1.5
+    pd.testing.assert_frame_equal(loaded.assess(Q), detector.assess(Q))
+
+
+def test_older_format_with_new_arrays_is_refused(tmp_path, capsys):
+    detector = OODDetector(calibration="split").fit(np.random.default_rng(4).standard_normal((200, D)))
+    directory = legacy(detector, tmp_path, 2)
+    with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["calibration_folds"] = np.zeros(len(arrays["calibration_scores"]), dtype=np.int64)
+    with open(directory / "arrays.npz", "wb") as f:
+        np.savez(f, **arrays)
+    np.save(tmp_path / "q.npy", np.zeros((3, D), dtype=np.float32))
+    assert_refused(directory, tmp_path / "q.npy", "arrays.npz", capsys)

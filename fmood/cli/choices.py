@@ -11,6 +11,8 @@ CT_WINDOW_NAMES = ("brain", "lung", "bone", "soft-tissue", "abdomen")
 FREE_TEXT_MODES = ("hash", "drop", "keep")
 #: :data:`fmood.io.dicom.IDENTIFIABLE_PIXELS_MODES`.
 IDENTIFIABLE_PIXELS_MODES = ("skip", "embed")
+#: :data:`fmood.calibration.detector.CALIBRATIONS`, the default first.
+CALIBRATIONS = ("cross", "cv+", "split")
 #: Scorer names of :data:`fmood.calibration.detector.DEFAULT_SCORERS`.
 DEFAULT_SCORER_NAMES = ("mahalanobis", "residual")
 #: :func:`fmood.distances.available_distances`, the ``fmood distance`` methods.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from fmood.cli.choices import DEFAULT_SCORER_NAMES
+from fmood.cli.choices import CALIBRATIONS, DEFAULT_SCORER_NAMES
 from fmood.cli.outputs import check_writable
 from fmood.errors import InvalidInputError
 
@@ -26,6 +26,12 @@ none, or text:
   --scorers knn:k=10:aggregate=mean,mahalanobis:shrinkage=oas
 An unknown scorer or parameter is reported with the ones that exist.
 
+--calibration: "cross" (default) cuts the reference into --folds folds; each
+fold is scored by scorers fitted on the others, so every image both fits and
+calibrates, and a new image gets the mean score of the fold models; "cv+"
+compares each fold model with its own fold (CV+); "split" fits on
+1 - --calibration-fraction and calibrates on the rest (exact split-conformal).
+
 Per-sample groups (patient ids: the calibration split never cuts one),
 domains (site or scanner: calibration per domain) and class labels come from
 a store's metadata (--groups-column patient) or from a 1-D .npy array
@@ -45,8 +51,12 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     p.add_argument("reference", metavar="REFERENCE", help=".npy file or feature store directory")
     p.add_argument("--out", required=True, metavar="DETECTOR_DIR", help="directory to save to")
     p.add_argument("--scorers", metavar="SPEC", help="scorers and their parameters (see above)")
+    p.add_argument("--calibration", choices=CALIBRATIONS, default=CALIBRATIONS[0],
+                   help=f"how the reference is split to calibrate (default: {CALIBRATIONS[0]})")
+    p.add_argument("--folds", type=int, default=5, metavar="K",
+                   help="folds of cross / cv+ calibration (default: 5)")
     p.add_argument("--calibration-fraction", type=float, default=0.3, metavar="F",
-                   help="share of the reference held out for calibration (default: 0.3)")
+                   help="with --calibration split: share held out to calibrate (default: 0.3)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the split (default: 0)")
     for stem, what in (("groups", "patient/volume ids"), ("domains", "sites or scanners"),
                        ("labels", "class labels")):
@@ -72,7 +82,8 @@ def run(args: argparse.Namespace) -> None:
         for stem in ("groups", "domains", "labels")
     )
     detector = OODDetector(
-        scorers=scorers, calibration_fraction=args.calibration_fraction, random_state=args.seed
+        scorers=scorers, calibration=args.calibration, n_folds=args.folds,
+        calibration_fraction=args.calibration_fraction, random_state=args.seed,
     )
     detector.fit(source.embeddings, y=labels, groups=groups, domains=domains)
     detector.save(out)
@@ -133,13 +144,22 @@ def summary(detector: OODDetector, source: EmbeddingSource, *, out: str, grouped
 
     n, d = source.embeddings.shape
     n_cal = detector.calibration_scores_.shape[0]
-    split = "held out by whole groups" if grouped else "held out at random"
+    cut = "by whole groups" if grouped else "at random"
     text = (
         f"Fitted an OOD detector on {n} reference embeddings ({d}-d) from "
-        f"{printable(source.path)}: "
-        f"scorers {', '.join(detector.scorer_names_)} fitted on {n - n_cal}, calibrated on "
-        f"{n_cal} {split} (seed {detector.random_state}). "
+        f"{printable(source.path)}: scorers {', '.join(detector.scorer_names_)} "
     )
+    if detector.calibration == "split":
+        text += (f"fitted on {n - n_cal}, calibrated on {n_cal} held out {cut} "
+                 f"(seed {detector.random_state}). ")
+    else:
+        folds = int(detector.calibration_folds_.max()) + 1
+        text += (f"cross-fitted in {folds} folds cut {cut} ({detector.calibration}; every image "
+                 f"fits and calibrates; seed {detector.random_state}). ")
+    if detector.small_reference_:
+        text += (f"Small reference: {detector.calibration_size_} calibration images in "
+                 f"{detector.calibration_groups_} group(s), so no p-value goes below "
+                 f"{detector.min_pvalue_:.2g}; add images from more patients for finer evidence. ")
     if detector.domains_ is None:
         text += "No domains: one pooled calibration. "
     else:

@@ -13,7 +13,8 @@ from fmood.errors import InvalidInputError
 
 def test_fit_saves_a_detector_and_summarises_it(cli, data, tmp_path):
     out = tmp_path / "det"
-    result = cli("fit", data["reference"], "--out", out, "--calibration-fraction", 0.4)
+    result = cli("fit", data["reference"], "--out", out, "--calibration", "split",
+                 "--calibration-fraction", 0.4)
     assert result.code == 0, result.err
     detector = OODDetector.load(out)
     assert detector.n_features_in_ == 16 and detector.calibration_scores_.shape[0] == 120
@@ -21,6 +22,16 @@ def test_fit_saves_a_detector_and_summarises_it(cli, data, tmp_path):
     assert "fitted on 180, calibrated on 120" in result.out
     assert f"scorers {', '.join(DEFAULT_SCORERS)} fitted" in result.out
     assert "No domains" in result.out
+
+
+def test_fit_cross_fits_by_default_and_says_so(cli, data, tmp_path):
+    out = tmp_path / "det"
+    result = cli("fit", data["reference"], "--out", out, "--folds", 4)
+    assert result.code == 0, result.err
+    detector = OODDetector.load(out)
+    assert detector.calibration == "cross" and len(detector.models_) == 4
+    assert detector.calibration_scores_.shape[0] == 300  # every image calibrates
+    assert "cross-fitted in 4 folds cut at random (cross; every image fits" in result.out
 
 
 def test_scorer_parameters_reach_the_saved_detector(cli, data, tmp_path):
@@ -49,7 +60,7 @@ def test_store_metadata_columns_give_groups_and_domains(cli, store_dir, tmp_path
     result = cli("fit", store_dir, "--out", out, "--groups-column", "patient",
                  "--domains-column", "site")
     assert result.code == 0, result.err
-    assert "held out by whole groups" in result.out and "2 domains (A, B)" in result.out
+    assert "folds cut by whole groups" in result.out and "2 domains (A, B)" in result.out
     assert json.loads((out / "detector.json").read_text())["domains"] == ["A", "B"]
 
 

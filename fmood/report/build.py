@@ -28,7 +28,7 @@ from fmood.report.inputs import (
     resolve_groups_column,
 )
 from fmood.report.thumbnails import ThumbnailMaker
-from fmood.report.verdict import judge, next_steps, status_rule
+from fmood.report.verdict import judge, next_steps, small_reference_note, status_rule
 from fmood.sanitize import printable
 from fmood.store import FeatureStore
 
@@ -198,7 +198,9 @@ def build_report(
         )
         n_flagged = int(flagged.sum())
         flagged_share = n_flagged / len(table)
-        verdict = judge(result, flagged_share, n_flagged, len(table), alpha)
+        caveat = small_reference_note(fitted)
+        verdict = judge(result, flagged_share, n_flagged, len(table), alpha,
+                        small_reference=caveat is not None)
         done("distance")
 
         groupings, left_out = groups.choose_groupings(tgt_meta, exclude=(groups_column,))
@@ -269,7 +271,8 @@ def build_report(
             left_out=left_out, cases=cases, borderline_flagged=borderline_flagged,
             borderline_clear=borderline_clear, bh_threshold=band.threshold,
             next_steps=next_steps(verdict, n_flagged, len(table),
-                                  band.flagged.size + band.not_flagged.size, breakdown, alpha),
+                                  band.flagged.size + band.not_flagged.size, breakdown, alpha,
+                                  caveat),
             agreement=agreement, k_neighbors=k, n_top=n_top,
             about=_about(ref_store, tgt_store, result, detector_info, parameters,
                          run_time, generated),
@@ -286,6 +289,7 @@ def build_report(
             "alpha": alpha,
             "n_flagged": n_flagged,
             "flagged_share": flagged_share,
+            "small_reference": caveat,
             "median_degree": float(np.median(table["degree"])),
             "distance": result.to_dict(),
             "groups": breakdown,

@@ -93,9 +93,15 @@ def flagged_level(flagged_share: float) -> int:
 
 
 def judge(result: DistanceResult, flagged_share: float, n_flagged: int, n_target: int,
-          alpha: float) -> Verdict:
-    """The status and the headline sentence for a distance result and a flagged share."""
+          alpha: float, small_reference: bool = False) -> Verdict:
+    """The status and the headline sentence for a distance result and a flagged share.
+
+    With a ``small_reference`` (see :func:`small_reference_note`) flags alone raise the status
+    to "shifted" at most: clean images of a new patient can reach the p-value floor there.
+    """
     d_level, f_level = distance_level(result, alpha), flagged_level(flagged_share)
+    if small_reference:
+        f_level = min(f_level, 1)
     status = STATUSES[max(d_level, f_level)]
     sentence = (
         f"{_distance_clause(result)}; {format_share(flagged_share)} of target images "
@@ -200,12 +206,32 @@ def concentrated_group(
     return best
 
 
+def small_reference_note(detector: Any) -> str | None:
+    """A caveat when the detector's reference is too small for fine evidence, else None.
+
+    Reads the detector's ``small_reference_``, ``calibration_size_``, ``calibration_groups_``
+    and ``min_pvalue_`` (detectors saved before these existed are treated as large).
+    """
+    if not getattr(detector, "small_reference_", False):
+        return None
+    return (
+        f"The reference is small ({detector.calibration_size_} calibration images from "
+        f"{detector.calibration_groups_} patient group(s)): no p-value goes below "
+        f"{detector.min_pvalue_:.2g}, and clean images of a new patient can look as atypical as "
+        "a real shift, so flags are provisional; a reference of at least 50 images from 5 or "
+        "more patients gives firmer evidence."
+    )
+
+
 def next_steps(
     verdict: Verdict, n_flagged: int, n_target: int, n_borderline: int,
-    groups: dict[str, list[dict[str, Any]]], alpha: float,
+    groups: dict[str, list[dict[str, Any]]], alpha: float, caveat: str | None = None,
 ) -> str:
-    """What the verdict implies, in a few factual sentences built from the numbers."""
-    sentences = []
+    """What the verdict implies, in a few factual sentences built from the numbers.
+
+    ``caveat`` (e.g. :func:`small_reference_note`) comes first.
+    """
+    sentences = [] if caveat is None else [caveat]
     share = n_flagged / n_target if n_target else 0.0
     if n_flagged == 0:
         sentences.append(

@@ -13,6 +13,7 @@ from fmood.report.verdict import (
     format_share,
     judge,
     next_steps,
+    small_reference_note,
     status_rule,
 )
 
@@ -105,3 +106,25 @@ def test_next_steps_for_nothing_flagged_and_for_a_new_domain():
     assert "new domain" in text and "concentrate" not in text
     global_shift = judge(_result(0.5, 0.01), 0.02, 2, 100, 0.05)
     assert "global shift" in next_steps(global_shift, 2, 100, 8, {}, 0.05)
+
+
+def test_a_small_reference_softens_a_flags_only_verdict_and_says_why():
+    """Regression (issue 10): 48 slices of 2 subjects gave clean slices of a new subject
+    p around 1e-41 and a STRONGLY SHIFTED verdict from flags alone."""
+    import numpy as np
+
+    from fmood.calibration.detector import OODDetector, SmallReferenceWarning
+
+    rng = np.random.default_rng(0)
+    subjects = [rng.normal(size=16) for _ in range(3)]
+    X = np.vstack([s + 0.3 * rng.normal(size=(24, 16)) for s in subjects[:2]]).astype(np.float32)
+    with pytest.warns(SmallReferenceWarning, match="only 48 images from 2 groups"):
+        detector = OODDetector().fit(X, groups=np.repeat([0, 1], 24))
+    note = small_reference_note(detector)
+    assert note is not None and "48 calibration images from 2 patient group" in note
+    flags_only = judge(_result(0.01, 0.01), 0.9, 90, 100, 0.05, small_reference=True)
+    assert flags_only.status == "shifted"
+    assert judge(_result(0.01, 0.01), 0.9, 90, 100, 0.05).status == "strongly shifted"
+    assert next_steps(flags_only, 90, 100, 8, {}, 0.05, note).startswith("The reference is small")
+    assert small_reference_note(OODDetector().fit(rng.normal(size=(300, 4)),
+                                                  groups=np.arange(300) // 10)) is None

@@ -48,6 +48,11 @@ def _targets(results: list[dict[str, Any]]) -> list[str]:
             if name in ("near_auroc", "far_auroc"):
                 measured = (f"fmood {t['fmood']:.3f} vs {t['best_baseline']} {t['baseline']:.3f} "
                             f"({t['margin']:+.3f})")
+            elif name in ("severity1_auroc", "mean_spearman"):
+                measured = (f"fmood {t['fmood']:.3f} vs {t['best_baseline']} {t['baseline']:.3f} "
+                            f"({t['margin']:+.3f})")
+            elif name == "id_flagged_bh":
+                measured = f"{t['observed']:.3f} of id images flagged"
             elif name == "spearman":
                 measured = (f"{t['at_least_0.9']} of {t['artifacts']} artifacts >= 0.9 ("
                             + ", ".join(f"{k} {v:.2f}" for k, v in t["per_artifact"].items()) + ")")
@@ -87,9 +92,13 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
         "when 95% of ID images are accepted (ID positive, as ODIN and energy papers); the "
         "OOD-positive variant of OpenOOD / pytorch-ood is in results.json (`fpr95_ood_positive`). "
         "AUPR-in takes ID as positive, AUPR-out OOD. `fmood:detector` is the default "
-        "OODDetector (Mahalanobis + residual, fitted on 70% of the reference, calibrated on 30%, "
-        "subjects whole); its evidence is -log10 of the combined p-value; `fmood:detector-refit` "
-         "refits its scorers on the whole reference after calibration. `fmood:<scorer>` are "
+        "OODDetector (Mahalanobis + residual, cross-fitted calibration: 5 folds of whole "
+        "subjects, each scored by the scorers fitted on the other four); its evidence is -log10 "
+        "of the combined p-value. Variants: `-split` (fitted on 70%, calibrated on 30%, the "
+        "default before issue 10), `-split-refit` and `-refit` (scorers refitted on the whole "
+        "reference after calibration), `-cv+` (each fold model against its own fold, CV+), `++` "
+        "(Mahalanobis++ normalisation of both scorers), `-blocks` (Mahalanobis per layer block, "
+        "for multi-layer embeddings). `fmood:<scorer>` are "
         "fmood's raw scorers and `pytorch-ood:<method>` the library's detectors, fitted on the "
         "whole reference; MSP, energy, MaxLogit and ViM read a linear probe trained on the "
         "reference's slice level (inferior / middle / superior); pytorch-ood's Mahalanobis and "
@@ -123,6 +132,10 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
             "",
             table(result["severity"].reset_index(), 2),
             "",
+            "AUROC of the subtlest artifacts (severity 1, all six kinds) against `id`:",
+            "",
+            table(result["severity1"]),
+            "",
             f"![severity curves](severity-{slug(name)}.png)",
             "",
             ("In-distribution calibration of the degree: share of held-out subjects' slices with "
@@ -131,10 +144,9 @@ def write_markdown(setup: dict[str, Any], results: list[dict[str, Any]], path: P
             "",
             table(result["calibration_repeated"]),
             "",
-            ("The same for `fmood:detector-refit` (scorers refitted on the whole reference after "
-            "calibration: conservative p-values by design):"),
+            "The same for each detector variant:",
             "",
-            table(result["calibration_repeated_refit"]),
+            table(result["calibration_variants"]),
             "",
             ("The same on this run's fixed split (`id` set); Benjamini-Hochberg flags at FDR "
             f"{setup['alpha']}: {result['id_flagged_bh']:.3f} of `id` images."),

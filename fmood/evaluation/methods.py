@@ -1,12 +1,12 @@
 """Every method of the benchmark scored on the same embeddings: fmood's and pytorch-ood's.
 
 Methods are named ``fmood:<scorer>`` (each raw scorer fitted on the whole reference),
-``fmood:detector`` (the default :class:`OODDetector`: scorers fitted on 70% of the reference,
-calibrated on the other 30%, patients kept whole; its evidence is the surprise
--log10 p_combined), ``fmood:detector-refit`` (the same, its scorers then refitted on the whole
-reference) and ``pytorch-ood:<method>`` (:mod:`fmood.evaluation.baselines`, fitted on
-the whole reference; the class-conditional ones and those reading a linear probe's logits use
-the in-distribution labels). Higher = more OOD for every method.
+``fmood:detector`` (the default :class:`OODDetector`: cross-fitted calibration, patients kept
+whole; its evidence is the surprise -log10 p_combined), ``fmood:detector-<variant>`` (the
+detector with other settings: :data:`DETECTOR_VARIANTS`, and per-layer blocks when the
+embedding has several) and ``pytorch-ood:<method>`` (:mod:`fmood.evaluation.baselines`,
+fitted on the whole reference; the class-conditional ones and those reading a linear probe's
+logits use the in-distribution labels). Higher = more OOD for every method.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,15 +22,36 @@ from numpy.typing import ArrayLike
 
 from fmood.calibration.detector import OODDetector
 from fmood.errors import InvalidInputError
-from fmood.scorers import get_scorer
+from fmood.scorers import block_scorers, get_scorer
 
 #: fmood's raw scorers, each with its registry defaults.
-FMOOD_SCORERS = ("knn", "mahalanobis", "relative_mahalanobis", "gmm", "residual", "ot")
+FMOOD_SCORERS = ("knn", "mahalanobis", "relative_mahalanobis", "gmm", "residual",
+                 "residual_mahalanobis", "ot")
 #: pytorch-ood 0.4.0 methods, on the features or through a linear probe.
 BASELINES = ("knn", "mahalanobis", "gmm", "msp", "energy", "maxlogit", "vim")
 DETECTOR = "fmood:detector"
-#: The default detector with ``refit=True``: scorers refitted on the whole reference.
-DETECTOR_REFIT = "fmood:detector-refit"
+#: The detector with other settings than its defaults, by method name.
+DETECTOR_VARIANTS: dict[str, dict[str, Any]] = {
+    "fmood:detector-split": {"calibration": "split"},
+    "fmood:detector-split-refit": {"calibration": "split", "refit": True},
+    "fmood:detector-cv+": {"calibration": "cv+"},
+    "fmood:detector-refit": {"refit": True},
+    "fmood:detector++": {"scorers": (("mahalanobis", {"normalize": True}),
+                                     ("residual", {"normalize": True}))},
+}
+#: The detector on per-layer blocks (Mahalanobis per block), for embeddings of several blocks.
+DETECTOR_BLOCKS = "fmood:detector-blocks"
+
+
+def detector_params(name: str, blocks: Sequence[tuple[str, int]] | None = None) -> dict[str, Any]:
+    """The :class:`OODDetector` parameters of benchmark method ``name`` (beyond the defaults)."""
+    if name == DETECTOR:
+        return {}
+    if name == DETECTOR_BLOCKS:
+        if not blocks or len(blocks) < 2:
+            raise InvalidInputError(f"{name} needs an embedding of several layer blocks")
+        return {"scorers": block_scorers(blocks, ["mahalanobis"])}
+    return dict(DETECTOR_VARIANTS[name])
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ def score_methods(
     alpha: float = 0.05,
     fmood_scorers: Sequence[str] = FMOOD_SCORERS,
     baselines: Sequence[str] = BASELINES,
+    blocks: Sequence[tuple[str, int]] | None = None,
     random_state: int = 0,
 ) -> MethodScores:
     """Fit every method on the reference and score the evaluated images.
@@ -79,6 +102,9 @@ def score_methods(
     X_eval : array-like of shape (n_eval, n_features)
     groups : array-like of shape (n_reference,), optional
         Patient of each reference image: the detector's calibration split keeps them whole.
+    blocks : sequence of (name, dim), optional
+        The embedding's layer blocks (``backbone.blocks``); with several, the per-block
+        detector is scored too.
     """
     from fmood.evaluation.baselines import make_baseline
     from fmood.evaluation.probe import LinearProbe
@@ -105,9 +131,11 @@ def score_methods(
     assessment = timed(DETECTOR, lambda: detector.fit(X_reference, groups=groups).assess(
         X_eval, alpha=alpha))
     scores[DETECTOR] = assessment["surprise"].to_numpy(dtype=float)
-    refit = OODDetector(refit=True, random_state=random_state)
-    scores[DETECTOR_REFIT] = timed(DETECTOR_REFIT, lambda: refit.fit(
-        X_reference, groups=groups).assess(X_eval)["surprise"].to_numpy(dtype=float))
+    variants = list(DETECTOR_VARIANTS) + ([DETECTOR_BLOCKS] if blocks and len(blocks) > 1 else [])
+    for name in variants:
+        variant = OODDetector(random_state=random_state, **detector_params(name, blocks))
+        scores[name] = timed(name, lambda variant=variant: variant.fit(
+            X_reference, groups=groups).assess(X_eval)["surprise"].to_numpy(dtype=float))
     for name in fmood_scorers:
         scores[f"fmood:{name}"] = timed(
             f"fmood:{name}", lambda name=name: get_scorer(name).fit(X_reference).score(X_eval))
@@ -131,13 +159,14 @@ def held_out_pvalues(
     *,
     n_test_groups: int,
     repeats: int = 20,
-    refit: bool = False,
     random_state: int = 0,
+    **params: Any,
 ) -> list[np.ndarray]:
     """Combined p-values of in-distribution images whose patients the detector never saw.
 
-    Each repeat draws ``n_test_groups`` patients as the test set, fits the default detector
-    (with ``refit``) on the others (its own calibration split keeps patients whole too) and returns the
+    Each repeat draws ``n_test_groups`` patients as the test set, fits the detector (default
+    settings, or ``params`` such as ``calibration="split"``) on the others (its own
+    calibration keeps patients whole too) and returns the
     p-values of the test patients' images: if the degree is calibrated, a share ``alpha`` of
     them falls at or below ``alpha``.
 
@@ -160,7 +189,7 @@ def held_out_pvalues(
     out = []
     for repeat in range(repeats):
         test = np.isin(groups, rng.choice(patients, n_test_groups, replace=False))
-        detector = OODDetector(refit=refit, random_state=random_state + repeat)
+        detector = OODDetector(random_state=random_state + repeat, **params)
         detector.fit(X[~test], groups=groups[~test])
         out.append(detector.pvalues(X[test])["p_combined"].to_numpy(dtype=float))
     return out

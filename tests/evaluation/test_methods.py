@@ -5,8 +5,10 @@ from fmood.errors import InvalidInputError
 from fmood.evaluation.methods import (
     BASELINES,
     DETECTOR,
-    DETECTOR_REFIT,
+    DETECTOR_BLOCKS,
+    DETECTOR_VARIANTS,
     FMOOD_SCORERS,
+    detector_params,
     held_out_pvalues,
     score_methods,
 )
@@ -26,7 +28,7 @@ def test_every_method_scores_every_image_and_separates_a_shift():
     X_ood, _ = _classes(rng, 60, shift=3.0)
     groups = np.repeat(np.arange(30), 10)
     result = score_methods(X_ref, y_ref, np.vstack([X_id, X_ood]), groups=groups)
-    expected = {DETECTOR, DETECTOR_REFIT} | {f"fmood:{n}" for n in FMOOD_SCORERS} | {
+    expected = {DETECTOR, *DETECTOR_VARIANTS} | {f"fmood:{n}" for n in FMOOD_SCORERS} | {
         f"pytorch-ood:{n}" for n in BASELINES}
     assert set(result.scores) == expected == set(result.seconds)
     for name, values in result.scores.items():
@@ -48,3 +50,27 @@ def test_held_out_pvalues_are_roughly_uniform_for_new_patients():
     assert 0.05 < np.mean(pooled <= 0.2) < 0.35 and 0.35 < np.median(pooled) < 0.65
     with pytest.raises(InvalidInputError, match="n_test_groups"):
         held_out_pvalues(X, groups, n_test_groups=29)
+
+
+def test_blocks_add_the_per_block_detector():
+    rng = np.random.default_rng(2)
+    X_ref, y_ref = _classes(rng, 200)
+    X_eval, _ = _classes(rng, 40, shift=2.0)
+    blocks = (("early", 6), ("final", 10))
+    result = score_methods(X_ref, y_ref, X_eval, blocks=blocks, fmood_scorers=(),
+                           baselines=("knn",))
+    assert DETECTOR_BLOCKS in result.scores and result.scores[DETECTOR_BLOCKS].shape == (40,)
+    names = [s.label for s in detector_params(DETECTOR_BLOCKS, blocks)["scorers"]]
+    assert names == ["mahalanobis@early", "mahalanobis@final"]
+    with pytest.raises(InvalidInputError, match="several layer blocks"):
+        detector_params(DETECTOR_BLOCKS, (("final", 16),))
+
+
+def test_held_out_pvalues_take_detector_settings():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    groups = np.repeat(np.arange(15), 20)
+    split = held_out_pvalues(X, groups, n_test_groups=5, repeats=1, calibration="split")
+    cross = held_out_pvalues(X, groups, n_test_groups=5, repeats=1)
+    assert split[0].shape == cross[0].shape == (100,)
+    assert not np.allclose(split[0], cross[0])

@@ -6,7 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from fmood.calibration.detector import DEFAULT_SCORERS, OODDetector
+from fmood.calibration.detector import OODDetector
+from fmood.cli.choices import DEFAULT_SCORER_NAMES
 from fmood.cli.fit import parse_scorers, parse_value
 from fmood.errors import InvalidInputError
 
@@ -20,7 +21,7 @@ def test_fit_saves_a_detector_and_summarises_it(cli, data, tmp_path):
     assert detector.n_features_in_ == 16 and detector.calibration_scores_.shape[0] == 120
     assert "300 reference embeddings (16-d)" in result.out
     assert "fitted on 180, calibrated on 120" in result.out
-    assert f"scorers {', '.join(DEFAULT_SCORERS)} fitted" in result.out
+    assert f"scorers {', '.join(DEFAULT_SCORER_NAMES)} fitted" in result.out
     assert "No domains" in result.out
 
 

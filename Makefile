@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench
+.PHONY: demo test test-fast bench
 
 # The pinned torch/torchvision pair goes first: a bare "torch" requirement on a machine
 # without torch would pull a multi-GB CUDA build.
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# For development: everything but the tests marked slow (real models, demo, examples, benchmarks).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scorers.py

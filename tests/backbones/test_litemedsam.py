@@ -9,6 +9,8 @@ from fmood import backbones
 from fmood.backbones.litemedsam import PREPROCESSING
 from fmood.errors import BackboneError, WeightsUnavailableError
 
+pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
+
 # TinyViT at 256 px keeps 64 x 64 tokens through every stage: about 1-2 s per image on
 # 2 CPU cores, so these checks embed few images, once.
 N = 6

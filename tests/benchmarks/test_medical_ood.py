@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "medical_ood" / "run.py"
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

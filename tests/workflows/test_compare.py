@@ -36,6 +36,8 @@ from fmood.workflows.compare_output import (
     render_html,
 )
 
+pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
+
 BACKBONES = ["efficientnet-lite0", "random:efficientnet-lite0"]
 N_SLICES = 60
 SLICES_PER_PATIENT = 6

@@ -36,13 +36,7 @@ def calibration_split(
         splitter = ShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
         fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples)))
     else:
-        groups = check_per_sample(groups, n_samples, "groups")
-        n_groups = np.unique(groups).size
-        if n_groups < 2:
-            raise InvalidInputError(
-                "groups holds a single group, so no group-aware calibration split exists; "
-                "pass groups=None or give patient/volume ids"
-            )
+        groups, n_groups = _several_groups(groups, n_samples, "split exists")
         splitter = GroupShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
         fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples), groups=groups))
     if cal_idx.size < MIN_CALIBRATION or fit_idx.size < 2:
@@ -79,16 +73,22 @@ def calibration_folds(
         splitter = KFold(min(int(n_folds), n_samples // 2), shuffle=True, random_state=random_state)
         parts = splitter.split(X)
     else:
-        groups = check_per_sample(groups, n_samples, "groups")
-        n_groups = np.unique(groups).size
-        if n_groups < 2:
-            raise InvalidInputError(
-                "groups holds a single group, so no group-aware calibration folds exist; "
-                "pass groups=None or give patient/volume ids"
-            )
+        groups, n_groups = _several_groups(groups, n_samples, "folds exist")
         splitter = GroupKFold(min(int(n_folds), n_groups), shuffle=True, random_state=random_state)
         parts = splitter.split(X, groups=groups)
     folds = np.empty(n_samples, dtype=np.int64)
     for k, (_, held_out) in enumerate(parts):
         folds[held_out] = k
     return folds
+
+
+def _several_groups(groups: ArrayLike, n_samples: int, what: str) -> tuple[np.ndarray, int]:
+    """``groups`` checked per sample, and its number of groups (at least two)."""
+    groups = check_per_sample(groups, n_samples, "groups")
+    n_groups = np.unique(groups).size
+    if n_groups < 2:
+        raise InvalidInputError(
+            f"groups holds a single group, so no group-aware calibration {what}; "
+            "pass groups=None or give patient/volume ids"
+        )
+    return groups, n_groups

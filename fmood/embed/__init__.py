@@ -4,9 +4,14 @@
 batches and commits whole files in chunks, so a run can be stopped and resumed exactly.
 ``embed_precomputed(vectors_npy, manifest_csv, store)`` adds embeddings made elsewhere.
 """
-from fmood.embed.pipeline import default_workers, embed_dataset
-from fmood.embed.precomputed import embed_precomputed
-from fmood.embed.summary import EmbedSummary, default_failures_path
+from fmood._extras import missing_extra
+
+try:
+    from fmood.embed.pipeline import default_workers, embed_dataset
+    from fmood.embed.precomputed import embed_precomputed
+    from fmood.embed.summary import EmbedSummary, default_failures_path
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "fmood.embed (embedding images)", "models") from exc
 
 __all__ = [
     "EmbedSummary",

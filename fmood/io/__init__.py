@@ -12,16 +12,33 @@ is decoded. ``.npy`` arrays are read by :mod:`fmood.io.arrays`.
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fmood._extras import missing_extra
 from fmood.errors import InvalidInputError
-from fmood.io.dicom import CT_WINDOWS, DICOM_SUFFIXES, read_dicom
 from fmood.io.image import MAX_PIXELS, Image, check_file
-from fmood.io.nifti import NIFTI_SUFFIXES, read_nifti
-from fmood.io.raster import RASTER_SUFFIXES, read_raster
 
-SUPPORTED_SUFFIXES = RASTER_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
+if TYPE_CHECKING:
+    from fmood.io.dicom import CT_WINDOWS, read_dicom
+    from fmood.io.nifti import read_nifti
+    from fmood.io.raster import read_raster
+
+    SUPPORTED_SUFFIXES: tuple[str, ...]
+
+# The readers import pydicom, nibabel and Pillow ('fmood[medical]'): they load on first use,
+# so that fmood.io.arrays works with the core install alone.
+#: Public name -> the reader module that defines it.
+_LAZY = {
+    "CT_WINDOWS": "fmood.io.dicom",
+    "DICOM_SUFFIXES": "fmood.io.dicom",
+    "read_dicom": "fmood.io.dicom",
+    "NIFTI_SUFFIXES": "fmood.io.nifti",
+    "read_nifti": "fmood.io.nifti",
+    "RASTER_SUFFIXES": "fmood.io.raster",
+    "read_raster": "fmood.io.raster",
+}
 
 __all__ = [
     "CT_WINDOWS",
@@ -33,6 +50,24 @@ __all__ = [
     "read_nifti",
     "read_raster",
 ]
+
+
+def _load(name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    except ModuleNotFoundError as exc:
+        raise missing_extra(exc, "reading images", "medical") from exc
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SUPPORTED_SUFFIXES":
+        value = _load("RASTER_SUFFIXES") + _load("DICOM_SUFFIXES") + _load("NIFTI_SUFFIXES")
+    elif name in _LAZY:
+        value = _load(name)
+    else:
+        raise AttributeError(f"module 'fmood.io' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
 def _has_dicom_preamble(path: Path) -> bool:
@@ -52,6 +87,16 @@ def read_image(path: str | Path, **options: Any) -> list[Image]:
         The suffix is not supported (the message lists those that are), or the
         reader rejected the content.
     """
+    from fmood.io import (
+        DICOM_SUFFIXES,
+        NIFTI_SUFFIXES,
+        RASTER_SUFFIXES,
+        SUPPORTED_SUFFIXES,
+        read_dicom,
+        read_nifti,
+        read_raster,
+    )
+
     path = check_file(path)
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):

@@ -1,8 +1,26 @@
-"""What users run: a report for a new dataset, a backbone comparison, an image explained."""
-from fmood.workflows.compare import ComparisonResult, compare
+"""What users run: a report for a new dataset, a backbone comparison, an image explained.
+
+``explain_image`` and the store helpers run with the core install; ``compare`` and
+``report`` need the 'fmood[all]' extras (torch, the report's packages).
+"""
+from fmood._extras import MissingExtraError, missing_extra
 from fmood.workflows.neighbors import ImageExplanation, explain_image
-from fmood.workflows.report import report
 from fmood.workflows.sources import backbone_of_store, is_store, store_for
+
+try:
+    from fmood.workflows.compare import ComparisonResult, compare
+    from fmood.workflows.report import report
+except ImportError as exc:
+    _MISSING = exc if isinstance(exc, MissingExtraError) else missing_extra(
+        exc, "fmood.workflows.compare and .report", "all"
+    )
+    if not isinstance(_MISSING, MissingExtraError):
+        raise
+
+    def __getattr__(name: str) -> object:
+        if name in ("ComparisonResult", "compare", "report"):
+            raise _MISSING
+        raise AttributeError(f"module 'fmood.workflows' has no attribute {name!r}")
 
 __all__ = [
     "ComparisonResult",

@@ -4,11 +4,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fmood.backbones import Backbone, load
 from fmood.errors import InvalidInputError, StoreMismatchError
 from fmood.store import FeatureStore
 from fmood.store.layout import MANIFEST
+
+if TYPE_CHECKING:  # fmood.backbones imports torch ('fmood[models]'): only when a backbone loads
+    from fmood.backbones import Backbone
 
 #: Where stores embedded on the user's behalf are kept (the project's ``embeddings/``).
 DEFAULT_STORE_ROOT = Path("embeddings")
@@ -125,6 +128,8 @@ def backbone_of_store(
         key, _, value = part.partition("=")
         if key in _LOAD_OPTIONS:
             options[key] = value
+    from fmood.backbones import load
+
     backbone = load(fp.name, weights=weights, device=device, **options)
     if backbone.fingerprint != fp:
         raise StoreMismatchError(

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from fmood.evaluation.tables import artifact_rows
 from fmood.metrics import auroc, severity_spearman
+from fmood.progress import stage_line
 from fmood.store.atomic import write_atomic, write_bytes_atomic
 
 ALPHA = 0.05
@@ -53,25 +53,23 @@ def run_demo(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    steps = tqdm(total=4, desc="fmood demo", unit="step", disable=not progress)
+    stage_line("fmood demo: 1/4 sample data", enabled=progress)
     data = make_medical_ood_dataset(out / "data", progress=progress)
-    steps.update()
+    stage_line("fmood demo: 2/4 embedding", enabled=progress)
     layers = DEMO_LAYERS.get(backbone)
     model = load(backbone, device=device, **({"layers": layers} if layers else {}))
     common = {"store_root": out / "embeddings", "progress": progress}
     reference = store_for(data.reference_csv, model, **common)
     target = store_for(data.target_csv, model, **common)
-    steps.update()
+    stage_line("fmood demo: 3/4 report", enabled=progress)
     report = build_report(reference, target, out / "report", groups_column="patient",
                           alpha=ALPHA, progress=progress)
-    steps.update()
+    stage_line("fmood demo: 4/4 evaluation", enabled=progress)
     scores = pd.read_csv(report.scores_path)
     evaluation = {"report": str(report.html_path), "verdict": report.verdict,
                   **evaluate(scores), "backbone": model.fingerprint.to_dict()}
     write_bytes_atomic(out / "evaluation.json", json.dumps(evaluation, indent=2).encode())
     plot_severity(scores, out / "severity.png")
-    steps.update()
-    steps.close()
     return evaluation
 
 

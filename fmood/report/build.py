@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 import fmood
 from fmood._validation import check_positive_int
 from fmood.distances import DistanceResult, dataset_distance, get_distance
 from fmood.errors import InvalidInputError
+from fmood.progress import stage_line
 from fmood.report import analysis, gallery, groups, html, outputs, plots
 from fmood.report.inputs import (
     DEFAULT_GROUPS_COLUMN,
@@ -154,8 +154,7 @@ def build_report(
     n_top = check_positive_int(n_top, "n_top")
     n_borderline = check_positive_int(n_borderline, "n_borderline")
     out = outputs.check_out_dir(out_dir)
-    bar = tqdm(total=len(_STEPS), desc="fmood report", unit="step", disable=not progress)
-    bar.set_postfix_str(_STEPS[0], refresh=False)
+    stage_line(f"fmood report: 1/{len(_STEPS)} {_STEPS[0]}", enabled=progress)
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -164,163 +163,162 @@ def build_report(
         timings[step] = round(now - clock[0], 3)
         clock[0] = now
         following = _STEPS.index(step) + 1
-        bar.set_postfix_str(_STEPS[following] if following < len(_STEPS) else "done", refresh=False)
-        bar.update()
+        if following < len(_STEPS):
+            stage_line(f"fmood report: {following + 1}/{len(_STEPS)} {_STEPS[following]}",
+                       enabled=progress)
 
-    try:
-        ref_store, tgt_store = open_store(reference, "reference"), open_store(target, "target")
-        check_same_backbone(ref_store, tgt_store)
-        X_ref = np.array(ref_store.embeddings, dtype=np.float32)
-        X_tgt = np.array(tgt_store.embeddings, dtype=np.float32)
-        ref_meta = ref_store.metadata.reset_index(drop=True)
-        tgt_meta = tgt_store.metadata.reset_index(drop=True)
-        groups_column = resolve_groups_column(ref_store, groups_column)
-        groups_ref, groups_tgt = groups_of(ref_meta, groups_column), groups_of(tgt_meta, groups_column)
-        done("stores")
+    ref_store, tgt_store = open_store(reference, "reference"), open_store(target, "target")
+    check_same_backbone(ref_store, tgt_store)
+    X_ref = np.array(ref_store.embeddings, dtype=np.float32)
+    X_tgt = np.array(tgt_store.embeddings, dtype=np.float32)
+    ref_meta = ref_store.metadata.reset_index(drop=True)
+    tgt_meta = tgt_store.metadata.reset_index(drop=True)
+    groups_column = resolve_groups_column(ref_store, groups_column)
+    groups_ref, groups_tgt = groups_of(ref_meta, groups_column), groups_of(tgt_meta, groups_column)
+    done("stores")
 
-        fitted, detector_source = resolve_detector(
-            detector, ref_store, X_ref, groups=groups_ref, domains_column=domains_column, seed=seed
+    fitted, detector_source = resolve_detector(
+        detector, ref_store, X_ref, groups=groups_ref, domains_column=domains_column, seed=seed
+    )
+    done("detector")
+
+    table = fitted.assess(X_tgt, alpha)
+    calibration_p = analysis.calibration_pvalues(fitted)
+    flagged = table["flagged"].to_numpy(dtype=bool)
+    done("scores")
+
+    k = min(k_neighbors, len(ref_store))
+    found = ref_store.nearest(X_tgt, k)
+    done("neighbours")
+
+    result = dataset_distance(
+        X_ref, X_tgt, method=distance, n_bootstrap=n_bootstrap, n_null=N_NULL,
+        random_state=seed, groups_a=groups_ref, groups_b=groups_tgt,
+    )
+    n_flagged = int(flagged.sum())
+    flagged_share = n_flagged / len(table)
+    caveat = small_reference_note(fitted)
+    verdict = judge(result, flagged_share, n_flagged, len(table), alpha,
+                    small_reference=caveat is not None)
+    done("distance")
+
+    groupings, left_out = groups.choose_groupings(tgt_meta, exclude=(groups_column,))
+    columns = [grouping.column for grouping in groupings]
+    breakdown = {
+        grouping.column: groups.breakdown(
+            grouping, tgt_meta, ref_meta, table, X_ref, X_tgt, method=distance,
+            groups_reference=groups_ref, groups_target=groups_tgt, seed=seed,
         )
-        done("detector")
+        for grouping in groupings
+    }
+    done("groups")
 
-        table = fitted.assess(X_tgt, alpha)
-        calibration_p = analysis.calibration_pvalues(fitted)
-        flagged = table["flagged"].to_numpy(dtype=bool)
-        done("scores")
+    agreement = analysis.scorer_agreement(table, list(fitted.scorer_names_), alpha, n_top)
+    mapped = analysis.embedding_map(X_ref, X_tgt, seed)
+    p_combined = table["p_combined"].to_numpy()
+    band = analysis.borderline_band(p_combined, flagged, alpha, (n_borderline + 1) // 2)
+    degree_plot = plots.degree_figure(p_combined, calibration_p, band.threshold, alpha)
+    map_plot = plots.map_figure(mapped, flagged)
+    done("figures")
 
-        k = min(k_neighbors, len(ref_store))
-        found = ref_store.nearest(X_tgt, k)
-        done("neighbours")
+    X_near = _in_metric(X_tgt, ref_store.metric)
+    distinct = analysis.distinct_most_ood(
+        table, X_near, found.distances[:, 0], n_top, keys=_source_keys(tgt_meta)
+    )
+    top_rows = distinct.rows
+    similar_notes = [
+        f"(+{n} similar {'flagged ' if n_flagged else ''}image{'s' if n != 1 else ''})"
+        if n else "" for n in distinct.n_similar
+    ]
 
-        result = dataset_distance(
-            X_ref, X_tgt, method=distance, n_bootstrap=n_bootstrap, n_null=N_NULL,
-            random_state=seed, groups_a=groups_ref, groups_b=groups_tgt,
-        )
-        n_flagged = int(flagged.sum())
-        flagged_share = n_flagged / len(table)
-        caveat = small_reference_note(fitted)
-        verdict = judge(result, flagged_share, n_flagged, len(table), alpha,
-                        small_reference=caveat is not None)
-        done("distance")
+    maker = ThumbnailMaker()  # one cache across the three galleries
 
-        groupings, left_out = groups.choose_groupings(tgt_meta, exclude=(groups_column,))
-        columns = [grouping.column for grouping in groupings]
-        breakdown = {
-            grouping.column: groups.breakdown(
-                grouping, tgt_meta, ref_meta, table, X_ref, X_tgt, method=distance,
-                groups_reference=groups_ref, groups_target=groups_tgt, seed=seed,
-            )
-            for grouping in groupings
-        }
-        done("groups")
+    def show(rows: np.ndarray, notes: list[str]) -> list[gallery.Case]:
+        return gallery.build_cases(rows, table, tgt_meta, ref_meta, found.ids,
+                                   found.distances, columns, notes=notes, make_thumbnail=maker)
 
-        agreement = analysis.scorer_agreement(table, list(fitted.scorer_names_), alpha, n_top)
-        mapped = analysis.embedding_map(X_ref, X_tgt, seed)
-        p_combined = table["p_combined"].to_numpy()
-        band = analysis.borderline_band(p_combined, flagged, alpha, (n_borderline + 1) // 2)
-        degree_plot = plots.degree_figure(p_combined, calibration_p, band.threshold, alpha)
-        map_plot = plots.map_figure(mapped, flagged)
-        done("figures")
+    cases = show(top_rows, similar_notes)
+    borderline_flagged = show(band.flagged, [_threshold_note(p_combined[r], band.threshold)
+                                             for r in band.flagged])
+    borderline_clear = show(band.not_flagged, [_threshold_note(p_combined[r], band.threshold)
+                                               for r in band.not_flagged])
+    done("thumbnails")
 
-        X_near = _in_metric(X_tgt, ref_store.metric)
-        distinct = analysis.distinct_most_ood(
-            table, X_near, found.distances[:, 0], n_top, keys=_source_keys(tgt_meta)
-        )
-        top_rows = distinct.rows
-        similar_notes = [
-            f"(+{n} similar {'flagged ' if n_flagged else ''}image{'s' if n != 1 else ''})"
-            if n else "" for n in distinct.n_similar
-        ]
-
-        maker = ThumbnailMaker()  # one cache across the three galleries
-
-        def show(rows: np.ndarray, notes: list[str]) -> list[gallery.Case]:
-            return gallery.build_cases(rows, table, tgt_meta, ref_meta, found.ids,
-                                       found.distances, columns, notes=notes, make_thumbnail=maker)
-
-        cases = show(top_rows, similar_notes)
-        borderline_flagged = show(band.flagged, [_threshold_note(p_combined[r], band.threshold)
-                                                 for r in band.flagged])
-        borderline_clear = show(band.not_flagged, [_threshold_note(p_combined[r], band.threshold)
-                                                   for r in band.not_flagged])
-        done("thumbnails")
-
-        parameters = {
-            "alpha": alpha, "k_neighbors": k, "n_top": n_top, "n_borderline": n_borderline,
-            "distance": distance,
-            "n_bootstrap": n_bootstrap, "n_null": N_NULL, "seed": seed,
-            "groups_column": groups_column, "domains_column": domains_column,
-        }
-        detector_info = {
-            "source": detector_source,
-            "scorers": list(fitted.scorer_names_),
-            "n_calibration": int(calibration_p.size),
-            "domains": None if fitted.domains_ is None else [str(d) for d in fitted.domains_],
-        }
-        backbone = describe(ref_store)
-        run_time = time.perf_counter() - started
-        generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        page = html.Page(
-            verdict=verdict, distance=result, alpha=alpha,
-            n_reference=len(ref_store), n_target=len(tgt_store), n_flagged=n_flagged,
-            n_calibration=int(calibration_p.size),
-            reference_name=str(ref_store.path), target_name=str(tgt_store.path),
-            backbone=backbone, metric=_metric_words(ref_store.metric),
-            degree_plot=degree_plot, map_plot=map_plot, embedding_map=mapped,
-            groups=breakdown, binned=[g.column for g in groupings if g.edges is not None],
-            left_out=left_out, cases=cases, borderline_flagged=borderline_flagged,
-            borderline_clear=borderline_clear, bh_threshold=band.threshold,
-            next_steps=next_steps(verdict, n_flagged, len(table),
-                                  band.flagged.size + band.not_flagged.size, breakdown, alpha,
-                                  caveat),
-            agreement=agreement, k_neighbors=k, n_top=n_top,
-            about=_about(ref_store, tgt_store, result, detector_info, parameters,
-                         run_time, generated),
-        )
-        document = html.render(page)
-        summary = {
-            "status": verdict.status,
-            "verdict": verdict.sentence,
-            "status_rule": status_rule(result.method),
-            "distance_level": verdict.distance_level,
-            "flagged_level": verdict.flagged_level,
-            "n_reference": len(ref_store),
-            "n_target": len(tgt_store),
-            "alpha": alpha,
-            "n_flagged": n_flagged,
-            "flagged_share": flagged_share,
-            "small_reference": caveat,
-            "median_degree": float(np.median(table["degree"])),
-            "distance": result.to_dict(),
-            "groups": breakdown,
-            "groups_left_out": dict(left_out),
-            "scorer_agreement": agreement,
-            "most_ood_target_ids": [int(r) for r in top_rows],
-            "most_ood_similar_counts": [int(n) for n in distinct.n_similar],
-            "bh_threshold": band.threshold,
-            "borderline_target_ids": {
-                "flagged": [int(r) for r in band.flagged],
-                "not_flagged": [int(r) for r in band.not_flagged],
-            },
-            "detector": detector_info,
-            "parameters": parameters,
-            "reference_store": str(ref_store.path),
-            "target_store": str(tgt_store.path),
-            "backbone_fingerprint": (
-                None if ref_store.fingerprint is None else ref_store.fingerprint.to_dict()
-            ),
-            "metric": ref_store.metric,
-            "embedding_map": mapped.method,
-            "fmood_version": fmood.__version__,
-            "generated": generated,
-            "timings_s": timings,
-        }
-        scores = outputs.scores_table(tgt_meta, table, found.ids, found.distances)
-        timings["total_before_write"] = round(time.perf_counter() - started, 3)
-        paths = outputs.write_report(out, document, scores, summary)
-        done("write")
-    finally:
-        bar.close()
+    parameters = {
+        "alpha": alpha, "k_neighbors": k, "n_top": n_top, "n_borderline": n_borderline,
+        "distance": distance,
+        "n_bootstrap": n_bootstrap, "n_null": N_NULL, "seed": seed,
+        "groups_column": groups_column, "domains_column": domains_column,
+    }
+    detector_info = {
+        "source": detector_source,
+        "scorers": list(fitted.scorer_names_),
+        "n_calibration": int(calibration_p.size),
+        "domains": None if fitted.domains_ is None else [str(d) for d in fitted.domains_],
+    }
+    backbone = describe(ref_store)
+    run_time = time.perf_counter() - started
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = html.Page(
+        verdict=verdict, distance=result, alpha=alpha,
+        n_reference=len(ref_store), n_target=len(tgt_store), n_flagged=n_flagged,
+        n_calibration=int(calibration_p.size),
+        reference_name=str(ref_store.path), target_name=str(tgt_store.path),
+        backbone=backbone, metric=_metric_words(ref_store.metric),
+        degree_plot=degree_plot, map_plot=map_plot, embedding_map=mapped,
+        groups=breakdown, binned=[g.column for g in groupings if g.edges is not None],
+        left_out=left_out, cases=cases, borderline_flagged=borderline_flagged,
+        borderline_clear=borderline_clear, bh_threshold=band.threshold,
+        next_steps=next_steps(verdict, n_flagged, len(table),
+                              band.flagged.size + band.not_flagged.size, breakdown, alpha,
+                              caveat),
+        agreement=agreement, k_neighbors=k, n_top=n_top,
+        about=_about(ref_store, tgt_store, result, detector_info, parameters,
+                     run_time, generated),
+    )
+    document = html.render(page)
+    summary = {
+        "status": verdict.status,
+        "verdict": verdict.sentence,
+        "status_rule": status_rule(result.method),
+        "distance_level": verdict.distance_level,
+        "flagged_level": verdict.flagged_level,
+        "n_reference": len(ref_store),
+        "n_target": len(tgt_store),
+        "alpha": alpha,
+        "n_flagged": n_flagged,
+        "flagged_share": flagged_share,
+        "small_reference": caveat,
+        "median_degree": float(np.median(table["degree"])),
+        "distance": result.to_dict(),
+        "groups": breakdown,
+        "groups_left_out": dict(left_out),
+        "scorer_agreement": agreement,
+        "most_ood_target_ids": [int(r) for r in top_rows],
+        "most_ood_similar_counts": [int(n) for n in distinct.n_similar],
+        "bh_threshold": band.threshold,
+        "borderline_target_ids": {
+            "flagged": [int(r) for r in band.flagged],
+            "not_flagged": [int(r) for r in band.not_flagged],
+        },
+        "detector": detector_info,
+        "parameters": parameters,
+        "reference_store": str(ref_store.path),
+        "target_store": str(tgt_store.path),
+        "backbone_fingerprint": (
+            None if ref_store.fingerprint is None else ref_store.fingerprint.to_dict()
+        ),
+        "metric": ref_store.metric,
+        "embedding_map": mapped.method,
+        "fmood_version": fmood.__version__,
+        "generated": generated,
+        "timings_s": timings,
+    }
+    scores = outputs.scores_table(tgt_meta, table, found.ids, found.distances)
+    timings["total_before_write"] = round(time.perf_counter() - started, 3)
+    paths = outputs.write_report(out, document, scores, summary)
+    done("write")
+    stage_line(f"fmood report: finished in {time.perf_counter() - started:.1f} s", enabled=progress)
     return ReportSummary(
         out_dir=out, status=verdict.status, verdict=verdict.sentence,
         flagged_share=flagged_share, distance_ratio=_finite_or_none(result.ratio),

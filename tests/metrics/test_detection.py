@@ -5,8 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from pytorch_ood.metrics import OODMetrics
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fmood.errors import InvalidInputError
@@ -96,6 +94,8 @@ def test_auroc_chance_and_perfect():
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("seed", [5, 6])
 def test_reproduces_pytorch_ood(seed, ties):
+    torch = pytest.importorskip("torch")
+    OODMetrics = pytest.importorskip("pytorch_ood.metrics").OODMetrics
     # pytorch-ood 0.4.0 (pytorch_ood/metrics/ood.py, functional.py): OODMetrics lives in
     # pytorch_ood.metrics (not pytorch_ood.utils); labels < 0 mark OOD, OOD is the positive
     # class, larger scores = more OOD (our convention, so scores pass unchanged). Its FPR95TPR

@@ -1,7 +1,5 @@
 import numpy as np
 import pytest
-import torch
-from pytorch_ood.detector import KNN
 
 from fmood.errors import InvalidInputError
 from fmood.scorers import KNNScorer
@@ -27,6 +25,8 @@ def test_matches_numpy_brute_force(reference, shifted, normalize):
 
 
 def test_matches_pytorch_ood(reference, in_dist, shifted):
+    torch = pytest.importorskip("torch")
+    KNN = pytest.importorskip("pytorch_ood.detector").KNN
     queries = np.r_[in_dist, shifted]
     ours = KNNScorer(k=10).fit(reference).score(queries)
     theirs = KNN(None, k=10).fit_features(

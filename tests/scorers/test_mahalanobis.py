@@ -1,7 +1,5 @@
 import numpy as np
 import pytest
-import torch
-from pytorch_ood.detector import Mahalanobis
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from fmood.errors import InvalidInputError
@@ -16,6 +14,8 @@ def test_label_free_matches_sklearn(reference, shifted):
 
 
 def test_class_conditional_matches_pytorch_ood(reference, shifted):
+    torch = pytest.importorskip("torch")
+    Mahalanobis = pytest.importorskip("pytorch_ood.detector").Mahalanobis
     labels = np.arange(len(reference)) % 4
     ours = MahalanobisScorer(shrinkage=None).fit(reference, labels).score(shifted)
     theirs = Mahalanobis(None).fit_features(

@@ -2,8 +2,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
-from pytorch_ood.detector import RMD
 from sklearn.covariance import EmpiricalCovariance
 
 from fmood.scorers import RelativeMahalanobisScorer
@@ -18,6 +16,8 @@ def float64_reference(X, y, Q):
 
 
 def test_with_labels_matches_float64_reference_and_pytorch_ood(reference, shifted):
+    torch = pytest.importorskip("torch")
+    RMD = pytest.importorskip("pytorch_ood.detector").RMD
     labels = np.arange(len(reference)) % 3
     ours = RelativeMahalanobisScorer(shrinkage=None).fit(reference, labels).score(shifted)
     expected = float64_reference(reference, labels, shifted)

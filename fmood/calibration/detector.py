@@ -353,12 +353,13 @@ class OODDetector:
         counts = np.apply_along_axis(np.bincount, 1, votes, minlength=len(self.domains_))
         return self.domains_[counts.argmax(axis=1)]
 
-    def assess(self, X: ArrayLike, alpha: float = 0.05) -> pd.DataFrame:
+    def assess(self, X: ArrayLike, alpha: float | None = 0.05) -> pd.DataFrame:
         """Everything about each image, one row per row of ``X``.
 
         Columns: one raw score per scorer (its name), ``p_<scorer>`` per scorer, ``p_combined``,
         ``degree``, ``surprise`` (-log10 p_combined), ``flagged`` (BH at ``alpha`` across these
-        rows) and, with domains, ``domain`` (the reference domain the image was calibrated
+        rows; left out with ``alpha=None``, e.g. to score in chunks and flag all rows after)
+        and, with domains, ``domain`` (the reference domain the image was calibrated
         against) and ``domain_calibration`` ("own" or "pooled"). With several models (cross,
         cv+) the raw score is their mean. Warns (:class:`SmallReferenceWarning`) for a small
         reference; p-values are then floored at ``min_pvalue_``.
@@ -394,7 +395,8 @@ class OODDetector:
         table["p_combined"] = combined
         table["degree"] = 0.0 - np.expm1(log_combined)  # 0.0 - : no "-0.0" for p = 1
         table["surprise"] = -log_combined / np.log(10.0)
-        table["flagged"] = benjamini_hochberg(combined, alpha) if len(table) else []
+        if alpha is not None:
+            table["flagged"] = benjamini_hochberg(combined, alpha) if len(table) else []
         return table
 
     def score(self, X: ArrayLike) -> pd.DataFrame:
@@ -406,12 +408,12 @@ class OODDetector:
 
     def pvalues(self, X: ArrayLike) -> pd.DataFrame:
         """Per-scorer p-values (``p_<scorer>``) and the combined one (``p_combined``)."""
-        table = self.assess(X)
+        table = self.assess(X, alpha=None)
         return table[[c for c in table.columns if c.startswith("p_")]]
 
     def degree(self, X: ArrayLike) -> np.ndarray:
         """OOD degree in [0, 1] of each row of ``X``, shape (n_samples,)."""
-        return self.assess(X)["degree"].to_numpy()
+        return self.assess(X, alpha=None)["degree"].to_numpy()
 
     def flag(self, X: ArrayLike, alpha: float = 0.05) -> np.ndarray:
         """Boolean mask of images flagged OOD, false-discovery rate ``alpha`` (Benjamini-Hochberg)."""

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, TextIO
 
-from fmood.cli.outputs import check_writable, printable_table, write_text_atomic
+from fmood.cli.outputs import check_writable, write_text_atomic
 from fmood.errors import InvalidInputError
 
 if TYPE_CHECKING:  # numpy, pandas, pyarrow and the detector: imported when the command runs
@@ -165,7 +165,7 @@ def assess_to_spool(
     writer = None
     try:
         for rows in chunks(n):
-            assessed = detector.assess(read_chunk(target.embeddings, rows)).drop(columns="flagged")
+            assessed = detector.assess(read_chunk(target.embeddings, rows), alpha=None)
             p_combined[rows] = assessed["p_combined"].to_numpy()
             degree[rows] = assessed["degree"].to_numpy()
             batch = pa.Table.from_pandas(assessed, preserve_index=False)
@@ -240,7 +240,7 @@ def summary(
     """Share flagged, degree median/max, and the most OOD rows (``top``), printable."""
     import numpy as np
 
-    from fmood.sanitize import printable
+    from fmood.sanitize import printable, printable_table
 
     n = len(degree)
     n_flagged = int(flagged.sum())

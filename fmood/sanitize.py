@@ -38,6 +38,15 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def printable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with its text cells and column names escaped (:func:`printable`)."""
+    return table.rename(columns=_printable_text).map(_printable_text)
+
+
+def _printable_text(value: object) -> object:
+    return printable(value) if isinstance(value, str) else value
+
+
 def printable(text: object) -> str:
     """``text`` with control characters and undecodable bytes shown as escapes.
 

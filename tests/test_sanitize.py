@@ -1,6 +1,6 @@
 import pandas as pd
 
-from fmood.sanitize import csv_cell, csv_safe, printable
+from fmood.sanitize import csv_cell, csv_safe, printable, printable_table
 
 
 def test_formula_cells_are_quoted_and_numbers_kept():
@@ -28,3 +28,10 @@ def test_printable_escapes_control_characters_and_bad_bytes():
     shown.encode("utf-8")  # would raise on a lone surrogate
     assert shown == "scan\\udcff.png"
     assert printable("ünïcode.png") == "ünïcode.png"
+
+
+def test_printable_table_escapes_text_cells_and_names_only():
+    table = pd.DataFrame({"path\x1b": ["a\x1b[2J.png", "b.png"], "degree": [0.5, 1.0]})
+    shown = printable_table(table)
+    assert list(shown.columns) == ["path\\x1b", "degree"]
+    assert shown.iloc[0, 0] == "a\\x1b[2J.png" and shown["degree"].tolist() == [0.5, 1.0]

@@ -1,18 +1,14 @@
 """Writing what the commands produce: checked before the work, replaced atomically.
 
-Imported when the parser is built: pandas and the store are imported inside the functions
-that need them.
+Imported when the parser is built: the store is imported inside the functions that need it.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 
 from fmood.errors import InvalidInputError, OutputConflictError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 PathLike = str | os.PathLike[str]
 
@@ -108,14 +104,3 @@ def write_text_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
             write(f)
 
     write_atomic(path, fill)
-
-
-def printable_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its text cells and column names escaped for a terminal (:func:`printable`)."""
-    return table.rename(columns=_printable_text).map(_printable_text)
-
-
-def _printable_text(value: object) -> object:
-    from fmood.sanitize import printable
-
-    return printable(value) if isinstance(value, str) else value

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from fmood.io.dataset import FAILURE_COLUMNS, write_failures
-from fmood.sanitize import csv_safe, printable
+from fmood.sanitize import csv_safe, printable_table
 
 FAILURES_SUFFIX = ".failures.csv"
 
@@ -41,8 +41,7 @@ def save_failures(failures: pd.DataFrame, path: Path) -> Path | None:
     """
     if len(failures):
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = failures.astype(object).map(lambda v: printable(v) if isinstance(v, str) else v)
-        write_failures(csv_safe(text), path)
+        write_failures(csv_safe(printable_table(failures.astype(object))), path)
         return path
     if path.is_file() and _is_failures_file(path):
         path.unlink()

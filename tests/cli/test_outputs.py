@@ -4,14 +4,11 @@ import os
 
 import pytest
 
-import pandas as pd
-
 from fmood.cli.outputs import (
     check_apart,
     check_kept_out,
     check_writable,
     overlap,
-    printable_table,
     write_text_atomic,
 )
 from fmood.errors import InvalidInputError, OutputConflictError
@@ -88,10 +85,3 @@ def test_check_kept_out_refuses_a_kept_directory_inside_a_replaced_one(tmp_path)
     check_kept_out(tmp_path, "--store-root", tmp_path / "report", "--out")
     with pytest.raises(OutputConflictError, match="--store-root .* lies inside --out"):
         check_kept_out(tmp_path / "report" / "emb", "--store-root", tmp_path / "report", "--out")
-
-
-def test_printable_table_escapes_text_cells_and_names_only():
-    table = pd.DataFrame({"path\x1b": ["a\x1b[2J.png", "b.png"], "degree": [0.5, 1.0]})
-    shown = printable_table(table)
-    assert list(shown.columns) == ["path\\x1b", "degree"]
-    assert shown.iloc[0, 0] == "a\\x1b[2J.png" and shown["degree"].tolist() == [0.5, 1.0]

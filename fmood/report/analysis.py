@@ -169,12 +169,10 @@ def bh_threshold(p_values: np.ndarray, alpha: float) -> float:
     the value the smallest p would have had to reach.
     """
     p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
+    if p.size == 0:
         return float(alpha)
-    passed = np.sort(p) <= alpha * np.arange(1, m + 1) / m
-    k = int(np.flatnonzero(passed)[-1]) + 1 if passed.any() else 1
-    return float(alpha * k / m)
+    k = int(benjamini_hochberg(p, alpha).sum())
+    return float(alpha * max(k, 1) / p.size)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ reading images, embedding them, the report and the demo need extras.
 """
 from __future__ import annotations
 
-from fmood.errors import FmoodError
+from fmood.errors import MissingExtraError
 
 #: Top-level import name -> the extra that installs it.
 EXTRA_OF = {
@@ -28,10 +28,6 @@ EXTRA_OF = {
     "pydicom_data": "demo",
     "skimage": "demo",
 }
-
-
-class MissingExtraError(FmoodError, ImportError):
-    """An optional package is not installed; the message names the extra that brings it."""
 
 
 def missing_extra(exc: ImportError, needed_for: str, extra: str | None = None) -> ImportError:

@@ -47,3 +47,7 @@ class WeightsUnavailableError(BackboneError, FileNotFoundError):
 
 class OutputConflictError(InvalidInputError):
     """An output would overwrite an input, or replace files fmood did not write."""
+
+
+class MissingExtraError(FmoodError, ImportError):
+    """An optional package is not installed; the message names the extra that brings it."""

@@ -7,6 +7,7 @@ the ratio to it. ``--importtime`` adds the slowest imports of ``import fmood.cli
 
     python benchmarks/bench_cli_startup.py --repeats 5 --importtime
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,17 @@ import sys
 import time
 from pathlib import Path
 
-SUBCOMMANDS = ("embed", "fit", "score", "report", "compare", "distance", "neighbors", "demo",
-               "store")
+SUBCOMMANDS = (
+    "embed",
+    "fit",
+    "score",
+    "report",
+    "compare",
+    "distance",
+    "neighbors",
+    "demo",
+    "store",
+)
 
 
 def median_seconds(argv: list[str], repeats: int) -> float:
@@ -33,13 +43,17 @@ def median_seconds(argv: list[str], repeats: int) -> float:
 
 def slowest_imports(module: str, n: int) -> list[tuple[float, str]]:
     """The ``n`` imports of ``module`` with the largest cumulative time, in seconds."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
         rows.append((int(cumulative) / 1e6, name))
     return sorted(rows, reverse=True)[:n]
 
@@ -53,8 +67,9 @@ def main() -> None:
     cases = [("python -c pass", None)]
     script = shutil.which("fmood") or str(Path(sys.executable).with_name("fmood"))
     cases.append(("fmood --help (console script)", [script, "--help"]))
-    cases.append(("python -m fmood.cli.main --help",
-                  [sys.executable, "-m", "fmood.cli.main", "--help"]))
+    cases.append(
+        ("python -m fmood.cli.main --help", [sys.executable, "-m", "fmood.cli.main", "--help"])
+    )
     cases += [(f"fmood {c} --help", [script, c, "--help"]) for c in SUBCOMMANDS]
     print(f"{'command':<40} {'median s':>9} {'x python':>9}   ({args.repeats} runs each)")
     for label, argv in cases:

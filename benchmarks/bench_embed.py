@@ -19,6 +19,7 @@ The images are real: axial slices of the MNI152 T1 template (nilearn), each writ
 256 x 256 8-bit PNG with its own small intensity jitter, so no two files are identical.
 Each target ends in one line ``TARGET <name>: <measured> vs <target> -> PASS|MISS``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,7 +126,9 @@ def throughput(name: str, n: int, repeats: int, work: Path) -> dict:
     bare, pipeline = [], []
     for r in range(repeats):
         bare.append(time_bare(backbone, batches))
-        pipeline.append(time_pipeline(backbone, folder, work / f"store_{name}_{r}".replace(":", "_")))
+        pipeline.append(
+            time_pipeline(backbone, folder, work / f"store_{name}_{r}".replace(":", "_"))
+        )
     best_bare, best_pipe = min(bare), min(pipeline)
     return {
         "backbone": name,
@@ -144,14 +147,19 @@ def memory_child(n: int, work: str) -> None:
     folder = Path(work) / f"images_{n}"  # written by the parent: only embedding is measured
     backbone = load_backbone(MEMORY_BACKBONE)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    summary = embed_dataset(backbone, folder, Path(work) / f"mem_store_{n}", batch_size=BATCH_SIZE,
-                            progress=False)
-    print(json.dumps({
-        "images": summary.n_images,
-        "peak_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "before_embed_mb": before / 1024,
-        "peak_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }))
+    summary = embed_dataset(
+        backbone, folder, Path(work) / f"mem_store_{n}", batch_size=BATCH_SIZE, progress=False
+    )
+    print(
+        json.dumps(
+            {
+                "images": summary.n_images,
+                "peak_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "before_embed_mb": before / 1024,
+                "peak_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def memory(sizes: tuple[int, int], work: Path) -> list[dict]:
@@ -162,7 +170,9 @@ def memory(sizes: tuple[int, int], work: Path) -> list[dict]:
             write_images(folder, n, seed=1)
         done = subprocess.run(
             [sys.executable, __file__, "--memory-child", str(n), "--work", str(work)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return out
@@ -187,33 +197,54 @@ def main() -> None:
     import torch
 
     sizes = SIZES["quick" if args.quick else "full"]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), batch {BATCH_SIZE}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), batch {BATCH_SIZE}"
+    )
     results = {"throughput": [], "memory": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print(f"{'backbone':<20} {'weights':<7} {'images':>6} {'bare img/s':>11} "
-              f"{'pipeline img/s':>15} {'efficiency':>10}")
+        print(
+            f"{'backbone':<20} {'weights':<7} {'images':>6} {'bare img/s':>11} "
+            f"{'pipeline img/s':>15} {'efficiency':>10}"
+        )
         for name, n in ({} if args.memory_only else sizes["images"]).items():
             row = throughput(name, n, args.repeats, work)
             results["throughput"].append(row)
-            print(f"{name:<20} {row['weights']:<7} {n:>6} {row['bare_images_per_s']:>11.2f} "
-                  f"{row['pipeline_images_per_s']:>15.2f} {row['efficiency']:>10.2f}", flush=True)
+            print(
+                f"{name:<20} {row['weights']:<7} {n:>6} {row['bare_images_per_s']:>11.2f} "
+                f"{row['pipeline_images_per_s']:>15.2f} {row['efficiency']:>10.2f}",
+                flush=True,
+            )
         for row in results["throughput"]:
-            target(f"pipeline_efficiency[{row['backbone']}]", f"{row['efficiency']:.2f}",
-                   f">= {EFFICIENCY_MIN}", row["efficiency"] >= EFFICIENCY_MIN)
+            target(
+                f"pipeline_efficiency[{row['backbone']}]",
+                f"{row['efficiency']:.2f}",
+                f">= {EFFICIENCY_MIN}",
+                row["efficiency"] >= EFFICIENCY_MIN,
+            )
         results["memory"] = memory(sizes["memory_sizes"], work)
     small, large = results["memory"]
     for row in results["memory"]:
-        print(f"memory {MEMORY_BACKBONE}: {row['images']:>5} images, peak main "
-              f"{row['peak_main_mb']:.0f} MB (before embedding {row['before_embed_mb']:.0f} MB), "
-              f"peak worker {row['peak_worker_mb']:.0f} MB")
+        print(
+            f"memory {MEMORY_BACKBONE}: {row['images']:>5} images, peak main "
+            f"{row['peak_main_mb']:.0f} MB (before embedding {row['before_embed_mb']:.0f} MB), "
+            f"peak worker {row['peak_worker_mb']:.0f} MB"
+        )
     growth = large["peak_main_mb"] / small["peak_main_mb"] - 1
     worker_growth = large["peak_worker_mb"] / small["peak_worker_mb"] - 1
-    target("memory_growth_main", f"{growth:+.1%} from {small['images']} to {large['images']} images",
-           f"<= {MEMORY_GROWTH_MAX:.0%}", growth <= MEMORY_GROWTH_MAX)
-    target("memory_growth_worker", f"{worker_growth:+.1%}", f"<= {MEMORY_GROWTH_MAX:.0%}",
-           worker_growth <= MEMORY_GROWTH_MAX)
+    target(
+        "memory_growth_main",
+        f"{growth:+.1%} from {small['images']} to {large['images']} images",
+        f"<= {MEMORY_GROWTH_MAX:.0%}",
+        growth <= MEMORY_GROWTH_MAX,
+    )
+    target(
+        "memory_growth_worker",
+        f"{worker_growth:+.1%}",
+        f"<= {MEMORY_GROWTH_MAX:.0%}",
+        worker_growth <= MEMORY_GROWTH_MAX,
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -11,6 +11,7 @@ small. Each ``fmood score`` runs in a fresh process that prints its peak residen
 ``exec`` from the forking parent). Run it from a checkout to measure that checkout's code. Target: peak memory flat within 10% from the smallest to the
 largest size. The last line reads ``TARGET flat memory: <ratio> vs 1.10 -> PASS|MISS``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,17 +72,39 @@ def main() -> None:
         work = Path(work)
         reference = work / "reference.npy"
         write_target(reference, N_REFERENCE, seed=0)
-        subprocess.run([sys.executable, "-m", "fmood.cli.main", "fit", str(reference), "--out",
-                        str(work / "detector")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fmood.cli.main",
+                "fit",
+                str(reference),
+                "--out",
+                str(work / "detector"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         peaks = []
         for n in sizes:
             target = work / f"target_{n}.npy"
             write_target(target, n, seed=n)
-            peak, wall = peak_rss_mb(["score", str(target), "--detector", str(work / "detector"),
-                                      "--out", str(work / "scores.csv")])
+            peak, wall = peak_rss_mb(
+                [
+                    "score",
+                    str(target),
+                    "--detector",
+                    str(work / "detector"),
+                    "--out",
+                    str(work / "scores.csv"),
+                ]
+            )
             size_mb = target.stat().st_size / 2**20
-            print(f"n={n:>9,} x {DIM}: file {size_mb:8.0f} MB, peak RSS {peak:8.0f} MB, "
-                  f"{wall:6.1f} s", flush=True)
+            print(
+                f"n={n:>9,} x {DIM}: file {size_mb:8.0f} MB, peak RSS {peak:8.0f} MB, "
+                f"{wall:6.1f} s",
+                flush=True,
+            )
             peaks.append(peak)
             target.unlink()
     for n, peak in zip(sizes[1:], peaks[1:]):

@@ -9,6 +9,7 @@ Each target ends in one line ``TARGET <name>: <measured> vs <target> -> PASS|MIS
 ``--quick`` sizes those lines only show that the script works: the targets are stated for the
 full sizes. See benchmarks/README.md for what each line measures and the figures of record.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,8 +117,14 @@ class Mixture:
         return X
 
 
-def make_mixtures(dim: int, rng: np.random.Generator, n_clusters: int = 20, latent: int = 64,
-                  n_out_clusters: int = 5, shift: float = 1.1) -> tuple[Mixture, Mixture]:
+def make_mixtures(
+    dim: int,
+    rng: np.random.Generator,
+    n_clusters: int = 20,
+    latent: int = 64,
+    n_out_clusters: int = 5,
+    shift: float = 1.1,
+) -> tuple[Mixture, Mixture]:
     """The in-distribution mixture and an OOD one: 5 clusters that are ID clusters moved away.
 
     The OOD clusters keep the covariance of the ID cluster they come from and move its centre
@@ -128,9 +135,12 @@ def make_mixtures(dim: int, rng: np.random.Generator, n_clusters: int = 20, late
     offset = (1.0 + 0.5 * rng.standard_normal(dim)).astype(np.float32)
     centers = (2.0 * rng.standard_normal((n_clusters, latent))).astype(np.float32)
     spectrum = 1.0 / np.sqrt(np.arange(1, latent + 1))
-    loadings = np.stack([
-        np.linalg.qr(rng.standard_normal((latent, latent)))[0] * spectrum for _ in range(n_clusters)
-    ]).astype(np.float32)
+    loadings = np.stack(
+        [
+            np.linalg.qr(rng.standard_normal((latent, latent)))[0] * spectrum
+            for _ in range(n_clusters)
+        ]
+    ).astype(np.float32)
     inside = Mixture(basis, offset, centers, loadings, noise=0.35)
     source = rng.integers(n_clusters, size=n_out_clusters)
     scale = shift * np.linspace(0.4, 1.0, n_out_clusters)[:, None]
@@ -187,9 +197,9 @@ def matmul_lower_bound(reference: np.ndarray, queries: np.ndarray, chunk: int) -
     buffer = np.empty((chunk, reference.shape[0]), dtype=np.float32)
     best = np.empty(queries.shape[0], dtype=np.float32)
     for start in range(0, queries.shape[0], chunk):
-        block = queries[start:start + chunk]
+        block = queries[start : start + chunk]
         out = np.matmul(block, reference.T, out=buffer[: block.shape[0]])
-        out.max(axis=1, out=best[start:start + block.shape[0]])
+        out.max(axis=1, out=best[start : start + block.shape[0]])
 
 
 def pytorch_ood_knn(
@@ -228,16 +238,21 @@ def bench_knn(sizes: dict, repeats: int) -> None:
     )
     is_out = np.r_[np.zeros(sizes["n_in"]), np.ones(sizes["n_out"])]
     k = sizes["k"]
-    print(f"\n== KNN: reference {reference.shape[0]:,} x {reference.shape[1]}, queries "
-          f"{queries.shape[0]:,} ({sizes['n_in']:,} ID + {sizes['n_out']:,} OOD), k={k}, float32 "
-          f"(data built in {time.perf_counter() - start:.1f} s); torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads)", flush=True)
+    print(
+        f"\n== KNN: reference {reference.shape[0]:,} x {reference.shape[1]}, queries "
+        f"{queries.shape[0]:,} ({sizes['n_in']:,} ID + {sizes['n_out']:,} OOD), k={k}, float32 "
+        f"(data built in {time.perf_counter() - start:.1f} s); torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)",
+        flush=True,
+    )
 
     # 1. Exact KNN score time against the matmul lower bound, interleaved.
     exact = KNNScorer(k=k, index="Flat", device="cpu").fit(reference)
     unit_reference, unit_queries = unit_rows(reference), unit_rows(queries)
-    fns = {f"matmul chunk {c}": (lambda c=c: matmul_lower_bound(unit_reference, unit_queries, c))
-           for c in sizes["matmul_chunks"]}
+    fns = {
+        f"matmul chunk {c}": (lambda c=c: matmul_lower_bound(unit_reference, unit_queries, c))
+        for c in sizes["matmul_chunks"]
+    }
     fns["fmood exact score"] = lambda: exact.score(queries)
     best, outputs = best_of(fns, repeats)
     exact_scores = outputs["fmood exact score"]
@@ -248,9 +263,12 @@ def bench_knn(sizes: dict, repeats: int) -> None:
     ratio = best["fmood exact score"] / bound
     flops = 2 * queries.shape[0] * reference.shape[0] * reference.shape[1]
     print(f"  lower bound = {bound_name} ({bound:.2f} s); {flops / bound / 1e9:.0f} GFLOP/s")
-    target("exact_knn_vs_matmul",
-           f"{ratio:.2f}x the matmul bound ({best['fmood exact score']:.2f} s vs {bound:.2f} s)",
-           f"<= {MATMUL_RATIO_MAX}x", ratio <= MATMUL_RATIO_MAX)
+    target(
+        "exact_knn_vs_matmul",
+        f"{ratio:.2f}x the matmul bound ({best['fmood exact score']:.2f} s vs {bound:.2f} s)",
+        f"<= {MATMUL_RATIO_MAX}x",
+        ratio <= MATMUL_RATIO_MAX,
+    )
 
     # 2. Exact KNN, fit + score, against pytorch-ood's KNN (sklearn brute force, n_jobs=-1).
     fmood_fit = fmood_score = float("inf")
@@ -269,31 +287,44 @@ def bench_knn(sizes: dict, repeats: int) -> None:
         if note or spent > REPEAT_BUDGET_S:
             break
     fmood_total, ood_total = fmood_fit + fmood_score, ood_fit + ood_predict
-    print(f"  fmood KNNScorer Flat     fit {fmood_fit:6.2f} s  score {fmood_score:6.2f} s  "
-          f"total {fmood_total:6.2f} s")
-    print(f"  pytorch-ood KNN          fit {ood_fit:6.2f} s  predict {ood_predict:6.2f} s  "
-          f"total {ood_total:6.2f} s" + (f"  ({note})" if note else ""))
+    print(
+        f"  fmood KNNScorer Flat     fit {fmood_fit:6.2f} s  score {fmood_score:6.2f} s  "
+        f"total {fmood_total:6.2f} s"
+    )
+    print(
+        f"  pytorch-ood KNN          fit {ood_fit:6.2f} s  predict {ood_predict:6.2f} s  "
+        f"total {ood_total:6.2f} s" + (f"  ({note})" if note else "")
+    )
     speedup = ood_total / fmood_total
-    target("exact_knn_speedup_vs_pytorch_ood",
-           f"{speedup:.2f}x faster ({fmood_total:.2f} s vs {ood_total:.2f} s)",
-           f">= {EXACT_SPEEDUP_MIN}x", speedup >= EXACT_SPEEDUP_MIN)
+    target(
+        "exact_knn_speedup_vs_pytorch_ood",
+        f"{speedup:.2f}x faster ({fmood_total:.2f} s vs {ood_total:.2f} s)",
+        f">= {EXACT_SPEEDUP_MIN}x",
+        speedup >= EXACT_SPEEDUP_MIN,
+    )
 
     exact_auroc = roc_auc_score(is_out, exact_scores)
     if ood_scores is not None:
         ood_auroc = roc_auc_score(is_out, ood_scores)
-        print(f"SANITY knn_auroc: fmood {exact_auroc:.4f} pytorch-ood {ood_auroc:.4f} "
-              f"(|diff| {abs(exact_auroc - ood_auroc):.1e}; max |score diff| "
-              f"{np.max(np.abs(exact_scores - ood_scores)):.1e})", flush=True)
+        print(
+            f"SANITY knn_auroc: fmood {exact_auroc:.4f} pytorch-ood {ood_auroc:.4f} "
+            f"(|diff| {abs(exact_auroc - ood_auroc):.1e}; max |score diff| "
+            f"{np.max(np.abs(exact_scores - ood_scores)):.1e})",
+            flush=True,
+        )
     else:
-        print(f"SANITY knn_auroc: fmood {exact_auroc:.4f} pytorch-ood not run on all queries "
-              f"({note})")
+        print(
+            f"SANITY knn_auroc: fmood {exact_auroc:.4f} pytorch-ood not run on all queries ({note})"
+        )
 
     # 3. Approximate indexes: fit (index build) + score, and score only, against pytorch-ood.
     _, exact_ids = exact.kneighbors(queries)
-    print(f"  exact AUROC {exact_auroc:.4f}; approximate indexes "
-          f"(recall@{k} against the exact ids):")
+    print(
+        f"  exact AUROC {exact_auroc:.4f}; approximate indexes (recall@{k} against the exact ids):"
+    )
     rows = []
     for spec, params in sizes["ann_settings"]:
+
         def build(spec=spec, params=params):
             return KNNScorer(k=k, index=spec, device="cpu", **params).fit(reference)
 
@@ -307,32 +338,53 @@ def bench_knn(sizes: dict, repeats: int) -> None:
         auroc = roc_auc_score(is_out, outputs["score"])
         ids = scorer.kneighbors(queries)[1]
         recall = np.mean([np.intersect1d(a, b).size for a, b in zip(ids, exact_ids)]) / k
-        row = dict(setting=f"{spec} {' '.join(f'{p}={v}' for p, v in params.items())}", fit=fit_s,
-                   score=score_s, auroc=auroc, gap=abs(auroc - exact_auroc), recall=recall,
-                   speedup_total=ood_total / (fit_s + score_s), speedup_score=ood_predict / score_s)
+        row = dict(
+            setting=f"{spec} {' '.join(f'{p}={v}' for p, v in params.items())}",
+            fit=fit_s,
+            score=score_s,
+            auroc=auroc,
+            gap=abs(auroc - exact_auroc),
+            recall=recall,
+            speedup_total=ood_total / (fit_s + score_s),
+            speedup_score=ood_predict / score_s,
+        )
         rows.append(row)
-        print(f"  {row['setting']:<28} fit {fit_s:6.2f} s  score {score_s:6.2f} s  "
-              f"AUROC {auroc:.4f} (gap {row['gap']:.4f})  recall {recall:.3f}  vs pytorch-ood: "
-              f"{row['speedup_total']:.1f}x fit+score, {row['speedup_score']:.1f}x score only",
-              flush=True)
+        print(
+            f"  {row['setting']:<28} fit {fit_s:6.2f} s  score {score_s:6.2f} s  "
+            f"AUROC {auroc:.4f} (gap {row['gap']:.4f})  recall {recall:.3f}  vs pytorch-ood: "
+            f"{row['speedup_total']:.1f}x fit+score, {row['speedup_score']:.1f}x score only",
+            flush=True,
+        )
     # The fastest setting within the AUROC bound, once counting the index build, once not.
     eligible = [r for r in rows if r["gap"] <= ANN_AUROC_GAP_MAX] or rows
     by_total = max(eligible, key=lambda r: r["speedup_total"])
     by_score = max(eligible, key=lambda r: r["speedup_score"])
-    print(f"  chosen: {by_total['setting']} (fit+score), {by_score['setting']} (score only): "
-          f"the fastest with AUROC gap <= {ANN_AUROC_GAP_MAX}")
-    target("ann_auroc_gap", f"{max(by_total['gap'], by_score['gap']):.4f} "
-           f"({by_total['setting']}; {by_score['setting']})", f"<= {ANN_AUROC_GAP_MAX}",
-           max(by_total["gap"], by_score["gap"]) <= ANN_AUROC_GAP_MAX)
+    print(
+        f"  chosen: {by_total['setting']} (fit+score), {by_score['setting']} (score only): "
+        f"the fastest with AUROC gap <= {ANN_AUROC_GAP_MAX}"
+    )
+    target(
+        "ann_auroc_gap",
+        f"{max(by_total['gap'], by_score['gap']):.4f} "
+        f"({by_total['setting']}; {by_score['setting']})",
+        f"<= {ANN_AUROC_GAP_MAX}",
+        max(by_total["gap"], by_score["gap"]) <= ANN_AUROC_GAP_MAX,
+    )
     total_s = by_total["fit"] + by_total["score"]
-    target("ann_speedup_vs_pytorch_ood_fit_score",
-           f"{by_total['speedup_total']:.1f}x ({by_total['setting']}: {total_s:.2f} s "
-           f"vs {ood_total:.2f} s)",
-           f">= {ANN_SPEEDUP_MIN:.0f}x", by_total["speedup_total"] >= ANN_SPEEDUP_MIN)
-    target("ann_speedup_vs_pytorch_ood_score_only",
-           f"{by_score['speedup_score']:.1f}x ({by_score['setting']}: {by_score['score']:.2f} s "
-           f"vs {ood_predict:.2f} s)",
-           f">= {ANN_SPEEDUP_MIN:.0f}x", by_score["speedup_score"] >= ANN_SPEEDUP_MIN)
+    target(
+        "ann_speedup_vs_pytorch_ood_fit_score",
+        f"{by_total['speedup_total']:.1f}x ({by_total['setting']}: {total_s:.2f} s "
+        f"vs {ood_total:.2f} s)",
+        f">= {ANN_SPEEDUP_MIN:.0f}x",
+        by_total["speedup_total"] >= ANN_SPEEDUP_MIN,
+    )
+    target(
+        "ann_speedup_vs_pytorch_ood_score_only",
+        f"{by_score['speedup_score']:.1f}x ({by_score['setting']}: {by_score['score']:.2f} s "
+        f"vs {ood_predict:.2f} s)",
+        f">= {ANN_SPEEDUP_MIN:.0f}x",
+        by_score["speedup_score"] >= ANN_SPEEDUP_MIN,
+    )
 
 
 # -- sliced Wasserstein -------------------------------------------------------------------
@@ -344,25 +396,42 @@ def bench_sliced_wasserstein(sizes: dict, repeats: int) -> None:
     n = sizes["sw_rows"]
     A = inside.sample(n, rng)
     B = np.concatenate([inside.sample(n - n // 3, rng), outside.sample(n // 3, rng)])
-    print(f"\n== Sliced Wasserstein: two sets of {n:,} x {sizes['dim']} float32, 50 directions",
-          flush=True)
+    print(
+        f"\n== Sliced Wasserstein: two sets of {n:,} x {sizes['dim']} float32, 50 directions",
+        flush=True,
+    )
     sliced_wasserstein(A[:10], B[:10])  # the first call imports POT (and with it torch): not timed
-    best, outputs = best_of({
-        "bare": lambda: sliced_wasserstein(A, B),
-        "projection matmul": lambda: A @ rng.standard_normal((A.shape[1], 50), dtype=np.float32),
-    }, repeats)
-    print(f"  fmood.distances.sliced_wasserstein  {best['bare']:6.2f} s  "
-          f"(value {outputs['bare']:.4f})")
-    print(f"  one projection A @ (d, 50) alone    {best['projection matmul']:6.2f} s  "
-          f"(bare / projection = {best['bare'] / best['projection matmul']:.1f}x)")
+    best, outputs = best_of(
+        {
+            "bare": lambda: sliced_wasserstein(A, B),
+            "projection matmul": lambda: (
+                A @ rng.standard_normal((A.shape[1], 50), dtype=np.float32)
+            ),
+        },
+        repeats,
+    )
+    print(
+        f"  fmood.distances.sliced_wasserstein  {best['bare']:6.2f} s  "
+        f"(value {outputs['bare']:.4f})"
+    )
+    print(
+        f"  one projection A @ (d, 50) alone    {best['projection matmul']:6.2f} s  "
+        f"(bare / projection = {best['bare'] / best['projection matmul']:.1f}x)"
+    )
     full_s, result = timed(lambda: dataset_distance(A, B, method="sliced_wasserstein"))
-    print(f"  dataset_distance(method='sliced_wasserstein'), defaults: {full_s:.2f} s, once "
-          f"({result.params['n_bootstrap']} bootstrap, {result.params['n_null']} null splits, "
-          f"max_samples={result.params['max_samples']:,} rows per side; value {result.value:.4f}, "
-          f"CI [{result.ci_low:.4f}, {result.ci_high:.4f}], null level {result.null_level:.4f})",
-          flush=True)
-    target("sliced_wasserstein_time", f"{best['bare']:.2f} s", f"< {SW_SECONDS_MAX:.0f} s",
-           best["bare"] < SW_SECONDS_MAX)
+    print(
+        f"  dataset_distance(method='sliced_wasserstein'), defaults: {full_s:.2f} s, once "
+        f"({result.params['n_bootstrap']} bootstrap, {result.params['n_null']} null splits, "
+        f"max_samples={result.params['max_samples']:,} rows per side; value {result.value:.4f}, "
+        f"CI [{result.ci_low:.4f}, {result.ci_high:.4f}], null level {result.null_level:.4f})",
+        flush=True,
+    )
+    target(
+        "sliced_wasserstein_time",
+        f"{best['bare']:.2f} s",
+        f"< {SW_SECONDS_MAX:.0f} s",
+        best["bare"] < SW_SECONDS_MAX,
+    )
 
 
 # -- Mahalanobis peak memory (each library in its own fresh process) ----------------------
@@ -382,7 +451,7 @@ def maha_data(
     X = np.empty((classes * per_class, dim), dtype=np.float32)
     y = np.repeat(np.arange(classes), per_class)
     for c in range(classes):
-        block = X[c * per_class:(c + 1) * per_class]
+        block = X[c * per_class : (c + 1) * per_class]
         np.matmul(rng.standard_normal((per_class, dim), dtype=np.float32), mixing, out=block)
         block += means[c]
     half = n_queries // 2
@@ -421,8 +490,9 @@ def maha_child(library: str, sizes: dict) -> None:
     else:
         import torch
         from pytorch_ood.detector import Mahalanobis
-    X, y, Q, is_out = maha_data(sizes["maha_classes"], sizes["maha_per_class"], sizes["maha_dim"],
-                                sizes["maha_queries"])
+    X, y, Q, is_out = maha_data(
+        sizes["maha_classes"], sizes["maha_per_class"], sizes["maha_dim"], sizes["maha_queries"]
+    )
     baseline = peak_rss_gb()
     if library == "fmood":
         fit_s, scorer = timed(lambda: MahalanobisScorer().fit(X, y))
@@ -432,15 +502,25 @@ def maha_child(library: str, sizes: dict) -> None:
         # Its predict loops over the classes with a (n, d) x (d, d) product each: 1,000 classes
         # x 10,000 queries take ~5 minutes on 2 cores, so it scores a subset (ID and OOD).
         scored = sizes["maha_pytorch_ood_queries"]
-        pick = np.r_[0:scored // 2, Q.shape[0] - (scored - scored // 2):Q.shape[0]]
+        pick = np.r_[0 : scored // 2, Q.shape[0] - (scored - scored // 2) : Q.shape[0]]
         Q, is_out = np.ascontiguousarray(Q[pick]), is_out[pick]
         fit_s, detector = timed(
             lambda: Mahalanobis(None).fit_features(torch.from_numpy(X), torch.from_numpy(y))
         )
         score_s, scores = timed(lambda: detector.predict_features(torch.from_numpy(Q)).numpy())
-    print(json.dumps(dict(library=library, baseline_gb=baseline, peak_gb=peak_rss_gb(),
-                          fit_s=fit_s, score_s=score_s, scored=scored,
-                          auroc=roc_auc_score(is_out, scores))))
+    print(
+        json.dumps(
+            dict(
+                library=library,
+                baseline_gb=baseline,
+                peak_gb=peak_rss_gb(),
+                fit_s=fit_s,
+                score_s=score_s,
+                scored=scored,
+                auroc=roc_auc_score(is_out, scores),
+            )
+        )
+    )
 
 
 def run_maha_child(library: str, mode: str, timeout: float) -> dict:
@@ -458,10 +538,13 @@ def run_maha_child(library: str, mode: str, timeout: float) -> dict:
 
 def bench_mahalanobis(sizes: dict, mode: str) -> None:
     n = sizes["maha_classes"] * sizes["maha_per_class"]
-    print(f"\n== Mahalanobis: {sizes['maha_classes']:,} classes x {sizes['maha_per_class']} "
-          f"samples = {n:,} x {sizes['maha_dim']:,} float32 "
-          f"({n * sizes['maha_dim'] * 4 / 1e6:,.0f} MB), "
-          f"{sizes['maha_queries']:,} queries; peak RSS of a fresh process each", flush=True)
+    print(
+        f"\n== Mahalanobis: {sizes['maha_classes']:,} classes x {sizes['maha_per_class']} "
+        f"samples = {n:,} x {sizes['maha_dim']:,} float32 "
+        f"({n * sizes['maha_dim'] * 4 / 1e6:,.0f} MB), "
+        f"{sizes['maha_queries']:,} queries; peak RSS of a fresh process each",
+        flush=True,
+    )
     fmood = run_maha_child("fmood", mode, timeout=600)
     theirs = run_maha_child("pytorch-ood", mode, timeout=600)
     for name, r in (("fmood MahalanobisScorer", fmood), ("pytorch-ood Mahalanobis", theirs)):
@@ -469,31 +552,47 @@ def bench_mahalanobis(sizes: dict, mode: str) -> None:
             print(f"  {name:<24} failed: {r['error']}")
             continue
         per_query = r["score_s"] / r["scored"]
-        print(f"  {name:<24} peak {r['peak_gb']:.2f} GB, after building the data "
-              f"{r['baseline_gb']:.2f} GB, added {r['peak_gb'] - r['baseline_gb']:.2f} GB; "
-              f"fit {r['fit_s']:.2f} s, score {r['scored']:,} queries {r['score_s']:.2f} s "
-              f"({per_query * sizes['maha_queries']:.1f} s per {sizes['maha_queries']:,}); "
-              f"AUROC {r['auroc']:.4f}", flush=True)
+        print(
+            f"  {name:<24} peak {r['peak_gb']:.2f} GB, after building the data "
+            f"{r['baseline_gb']:.2f} GB, added {r['peak_gb'] - r['baseline_gb']:.2f} GB; "
+            f"fit {r['fit_s']:.2f} s, score {r['scored']:,} queries {r['score_s']:.2f} s "
+            f"({per_query * sizes['maha_queries']:.1f} s per {sizes['maha_queries']:,}); "
+            f"AUROC {r['auroc']:.4f}",
+            flush=True,
+        )
     if "error" in fmood:
         target("mahalanobis_peak_memory", "failed", f"< {MAHA_PEAK_GB_MAX:.0f} GB", False)
         return
-    target("mahalanobis_peak_memory",
-           f"{fmood['peak_gb']:.2f} GB peak "
-           f"({fmood['peak_gb'] - fmood['baseline_gb']:.2f} GB added by the scorer)",
-           f"< {MAHA_PEAK_GB_MAX:.0f} GB", fmood["peak_gb"] < MAHA_PEAK_GB_MAX)
+    target(
+        "mahalanobis_peak_memory",
+        f"{fmood['peak_gb']:.2f} GB peak "
+        f"({fmood['peak_gb'] - fmood['baseline_gb']:.2f} GB added by the scorer)",
+        f"< {MAHA_PEAK_GB_MAX:.0f} GB",
+        fmood["peak_gb"] < MAHA_PEAK_GB_MAX,
+    )
 
 
 # -- entry point --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes: a smoke test of about 30 s")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timings keep the best of this many (3; 1 with --quick)")
-    parser.add_argument("--only", choices=("knn", "sliced-wasserstein", "mahalanobis"),
-                        action="append", help="run only these parts (repeatable)")
-    parser.add_argument("--mahalanobis-child", choices=("fmood", "pytorch-ood"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke test of about 30 s"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timings keep the best of this many (3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("knn", "sliced-wasserstein", "mahalanobis"),
+        action="append",
+        help="run only these parts (repeatable)",
+    )
+    parser.add_argument(
+        "--mahalanobis-child", choices=("fmood", "pytorch-ood"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     sizes = SIZES[mode]
@@ -504,13 +603,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import faiss
 
-    print(f"fmood benchmark, {mode} sizes, best of {repeats}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"numpy {np.__version__}, faiss {faiss.__version__} "
-          f"({faiss.omp_get_max_threads()} threads)")
+    print(
+        f"fmood benchmark, {mode} sizes, best of {repeats}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"numpy {np.__version__}, faiss {faiss.__version__} "
+        f"({faiss.omp_get_max_threads()} threads)"
+    )
     if args.quick:
-        print("quick sizes: the TARGET lines below only show that the script runs; "
-              "the targets are stated for the full sizes")
+        print(
+            "quick sizes: the TARGET lines below only show that the script runs; "
+            "the targets are stated for the full sizes"
+        )
     parts = args.only or ["knn", "sliced-wasserstein", "mahalanobis"]
     start = time.perf_counter()
     if "knn" in parts:

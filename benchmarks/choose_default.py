@@ -8,6 +8,7 @@ For each candidate set and seed, fits OODDetector on the reference of
 artifact severity 4-5), Spearman(degree, artifact severity), and the in-distribution flag rate
 at FDR 5%. Synthetic data only: the medical benchmark re-measures this on real features.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,17 @@ def evaluate(scorers: list[str], seed: int) -> dict[str, float]:
     data = make_hospital_shift(random_state=seed)
     meta = data.reference_metadata
     start = time.perf_counter()
-    detector = OODDetector(scorers=scorers).fit(data.reference, groups=meta["patient"], domains=meta["site"])
+    detector = OODDetector(scorers=scorers).fit(
+        data.reference, groups=meta["patient"], domains=meta["site"]
+    )
     table = detector.assess(data.target).join(data.target_metadata)
     seconds = time.perf_counter() - start
     clean = table[table["shift"] == "none"]
     near = table[(table["shift"] == "artifact") & table["severity"].isin([1, 2])]
-    far = table[(table["shift"] == "other-modality") | ((table["shift"] == "artifact") & (table["severity"] >= 4))]
+    far = table[
+        (table["shift"] == "other-modality")
+        | ((table["shift"] == "artifact") & (table["severity"] >= 4))
+    ]
     graded = table[table["shift"].isin(["none", "artifact"])]
     return {
         "near_auroc": auroc(clean["surprise"], near["surprise"]),
@@ -61,7 +67,12 @@ def main() -> None:
     for name, scorers in CANDIDATES.items():
         for seed in range(args.seeds):
             rows.append({"candidate": name, "seed": seed, **evaluate(scorers, seed)})
-    table = pd.DataFrame(rows).groupby("candidate", sort=False).mean(numeric_only=True).drop(columns="seed")
+    table = (
+        pd.DataFrame(rows)
+        .groupby("candidate", sort=False)
+        .mean(numeric_only=True)
+        .drop(columns="seed")
+    )
     print(table.round(3).to_string())
 
 

@@ -9,6 +9,7 @@ clearly each one's OOD detector separates hospital X from held-out reference sli
 with the slice-level labels, how a linear probe trained on the reference degrades there and
 whether the OOD degree finds its errors. Writes OUT_DIR/compare/comparison.{csv,md,html}.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,11 +34,26 @@ def main(out_dir: Path) -> None:
         backbones.load(BACKBONE, layers=LAYERS),
         f"random:{BACKBONE}",
     ]
-    result = compare(candidates, reference_csv, hospital_x_csv, out_dir / "compare",
-                     label_column="level", store_root=out_dir / "embeddings", progress=False)
+    result = compare(
+        candidates,
+        reference_csv,
+        hospital_x_csv,
+        out_dir / "compare",
+        label_column="level",
+        store_root=out_dir / "embeddings",
+        progress=False,
+    )
     print(result)
-    columns = ["backbone", "separability", "classifier_auroc", "mmd_ratio", "flagged_share",
-               "reference_accuracy", "target_accuracy", "error_auroc"]
+    columns = [
+        "backbone",
+        "separability",
+        "classifier_auroc",
+        "mmd_ratio",
+        "flagged_share",
+        "reference_accuracy",
+        "target_accuracy",
+        "error_auroc",
+    ]
     print(result.table[columns].round(3).to_string(index=False))
 
 

@@ -8,6 +8,7 @@ CT slice. Each is embedded with the store's own backbone (rebuilt from the store
 fingerprint), judged against the store, and shown beside its nearest reference slices:
 printed, and as a thumbnail panel OUT_DIR/explained/<image>.html.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,12 @@ from fmood.workflows import explain_image, store_for
 
 def main(out_dir: Path) -> None:
     reference_csv, target_csv = build(out_dir)
-    store = store_for(reference_csv, backbones.load(BACKBONE, layers=LAYERS),
-                      store_root=out_dir / "embeddings", progress=False)
+    store = store_for(
+        reference_csv,
+        backbones.load(BACKBONE, layers=LAYERS),
+        store_root=out_dir / "embeddings",
+        progress=False,
+    )
     target = pd.read_csv(target_csv)
     ghosting = target[target["shift"] == "artifact-ghosting"]
     picks = [

@@ -7,6 +7,7 @@ other contrasts and modalities) with EfficientNet-Lite0, fits the calibrated det
 reference and writes OUT_DIR/report/report.html, scores.csv and summary.json. Everything
 comes from pip packages; nothing is downloaded. About a minute on 2 CPU cores.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,15 +22,29 @@ from fmood.workflows import report
 def main(out_dir: Path) -> None:
     reference_csv, target_csv = build(out_dir)
     model = backbones.load(BACKBONE, layers=LAYERS)
-    summary = report(reference_csv, target_csv, out_dir / "report", backbone=model,
-                     store_root=out_dir / "embeddings", groups_column="patient", progress=False)
+    summary = report(
+        reference_csv,
+        target_csv,
+        out_dir / "report",
+        backbone=model,
+        store_root=out_dir / "embeddings",
+        groups_column="patient",
+        progress=False,
+    )
     print(summary)
 
     scores = pd.read_csv(summary.scores_path)
     print("\nshare flagged and median OOD degree, by kind of image:")
     by_kind = scores.groupby(["shift_group", "shift"])
-    print(by_kind.agg(images=("flagged", "size"), flagged=("flagged", "mean"),
-                      median_degree=("degree", "median")).round(3).to_string())
+    print(
+        by_kind.agg(
+            images=("flagged", "size"),
+            flagged=("flagged", "mean"),
+            median_degree=("degree", "median"),
+        )
+        .round(3)
+        .to_string()
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ six MR artifacts at 3 severities, other MR contrasts, other modalities and photo
 when it exists). Each manifest row also gets its slice ``level`` (inferior / middle /
 superior), the task a linear probe learns in ``compare_backbones.py``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,13 @@ LAYERS = (2, 4)
 def build(out_dir: Path) -> tuple[Path, Path]:
     """The reference and target manifests (with a ``level`` column) under ``out_dir/data``."""
     data = make_medical_ood_dataset(
-        out_dir / "data", n_reference_subjects=8, n_target_subjects=2, slices_per_subject=12,
-        severities=3, artifact_slices=4, progress=False,
+        out_dir / "data",
+        n_reference_subjects=8,
+        n_target_subjects=2,
+        slices_per_subject=12,
+        severities=3,
+        artifact_slices=4,
+        progress=False,
     )
     return _with_level(data.reference_csv), _with_level(data.target_csv)
 

@@ -8,6 +8,7 @@ evaluation metrics (:mod:`fmood.metrics`).
 The public names are imported on first use (PEP 562), so that ``import fmood`` and the
 ``fmood`` command start without numpy, scipy, pandas, faiss or torch.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -3,6 +3,7 @@
 ``pip install fmood`` is the core (fit, score, distance, neighbors and store on embeddings);
 reading images, embedding them, the report and the demo need extras.
 """
+
 from __future__ import annotations
 
 from fmood.errors import MissingExtraError

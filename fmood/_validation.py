@@ -1,4 +1,5 @@
 """Input validation shared by every public entry point."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,11 @@ def check_embeddings(
     bad_rows = nonfinite_rows(arr)
     if bad_rows.size:
         listed = ", ".join(str(i) for i in bad_rows[:_MAX_LISTED_ROWS])
-        more = f" and {bad_rows.size - _MAX_LISTED_ROWS} more" if bad_rows.size > _MAX_LISTED_ROWS else ""
+        more = (
+            f" and {bad_rows.size - _MAX_LISTED_ROWS} more"
+            if bad_rows.size > _MAX_LISTED_ROWS
+            else ""
+        )
         raise InvalidInputError(
             f"{name} has NaN or infinite values in {bad_rows.size} row(s): {listed}{more}; "
             "drop them or use fmood.drop_nonfinite(X)"

@@ -11,6 +11,7 @@ severity; per kind of image, the share flagged; in-distribution slices, the fals
 
 Everything is cached under ``out_dir``: a second run reuses the images and embeddings.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,12 +63,17 @@ def run_demo(
     reference = store_for(data.reference_csv, model, **common)
     target = store_for(data.target_csv, model, **common)
     stage_line("fmood demo: 3/4 report", enabled=progress)
-    report = build_report(reference, target, out / "report", groups_column="patient",
-                          alpha=ALPHA, progress=progress)
+    report = build_report(
+        reference, target, out / "report", groups_column="patient", alpha=ALPHA, progress=progress
+    )
     stage_line("fmood demo: 4/4 evaluation", enabled=progress)
     scores = pd.read_csv(report.scores_path)
-    evaluation = {"report": str(report.html_path), "verdict": report.verdict,
-                  **evaluate(scores), "backbone": model.fingerprint.to_dict()}
+    evaluation = {
+        "report": str(report.html_path),
+        "verdict": report.verdict,
+        **evaluate(scores),
+        "backbone": model.fingerprint.to_dict(),
+    }
     write_bytes_atomic(out / "evaluation.json", json.dumps(evaluation, indent=2).encode())
     plot_severity(scores, out / "severity.png")
     return evaluation
@@ -84,8 +90,9 @@ def _artifact_rows(scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _per_slice_spearman(rows: pd.DataFrame) -> float:
     """Mean over source slices of Spearman(evidence, severity) across that slice's levels."""
     rhos = [
-        0.0 if one["surprise"].nunique() == 1 else severity_spearman(
-            one["surprise"], one["severity"])[0]
+        0.0
+        if one["surprise"].nunique() == 1
+        else severity_spearman(one["surprise"], one["severity"])[0]
         for _, one in rows.groupby(_SOURCE)
     ]
     return float(np.mean(rhos))
@@ -108,9 +115,9 @@ def evaluate(scores: pd.DataFrame) -> dict[str, Any]:
             "n": len(rows),
             "flagged_share": float(rows["flagged"].mean()),
             "median_degree": float(rows["degree"].median()),
-            "auroc_vs_id": None if shift == "id" else float(
-                auroc(scores.loc[clean, "surprise"], rows["surprise"])
-            ),
+            "auroc_vs_id": None
+            if shift == "id"
+            else float(auroc(scores.loc[clean, "surprise"], rows["surprise"])),
         }
     artifacts = _artifact_rows(scores)
     spearman = {
@@ -121,9 +128,10 @@ def evaluate(scores: pd.DataFrame) -> dict[str, Any]:
     groups = {}
     for group in ("near", "far"):
         aurocs = [v["auroc_vs_id"] for v in by_shift.values() if v["group"] == group]
-        groups[group] = {"mean_auroc_vs_id": float(np.mean(aurocs)) if aurocs else None,
-                         "flagged_share": float(scores.loc[scores["shift_group"] == group,
-                                                           "flagged"].mean())}
+        groups[group] = {
+            "mean_auroc_vs_id": float(np.mean(aurocs)) if aurocs else None,
+            "flagged_share": float(scores.loc[scores["shift_group"] == group, "flagged"].mean()),
+        }
     return {
         "alpha": ALPHA,
         "n_target": len(scores),
@@ -159,8 +167,12 @@ def plot_severity(scores: pd.DataFrame, path: Path) -> None:
         ax.plot(medians.index, medians.to_numpy(), marker="o", label=kind)
         top = max(top, float(medians.max()))
     threshold = flag_threshold_surprise(scores)
-    ax.axhline(threshold, color="grey", linestyle="--",
-               label=f"flagged above (BH, FDR {ALPHA:g}): {threshold:.2f}")
+    ax.axhline(
+        threshold,
+        color="grey",
+        linestyle="--",
+        label=f"flagged above (BH, FDR {ALPHA:g}): {threshold:.2f}",
+    )
     surprise_axis(ax.yaxis, ax.set_yscale, max(top, threshold))
     ax.set_ylim(bottom=0)
     ax.set_xlabel("artifact severity (0 = the clean slice)")

@@ -2,6 +2,7 @@
 
 Every error names what was wrong and, where there is one, the file involved and the fix.
 """
+
 from __future__ import annotations
 
 

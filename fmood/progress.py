@@ -5,6 +5,7 @@ file, CI, a notebook's captured stderr) a plain line is written every :data:`EVE
 or every :data:`EVERY_SHARE` of the total, whichever comes first, and one at the end. Nothing
 is counted as done before it is: callers report finished work, not work handed on.
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,8 +45,14 @@ class Progress:
     """
 
     def __init__(
-        self, stage: str, total: int, *, unit: str = "files", enabled: bool = True,
-        stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
+        self,
+        stage: str,
+        total: int,
+        *,
+        unit: str = "files",
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stage = stage
         self.total = total

@@ -3,6 +3,7 @@
 File names and DICOM fields are user data: a cell starting with ``=`` runs as a formula in
 a spreadsheet, and an escape sequence in a printed file name drives the terminal.
 """
+
 from __future__ import annotations
 
 import re

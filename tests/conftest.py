@@ -1,4 +1,5 @@
 """Shared fixtures: a reference, fresh in-distribution data and a shifted set."""
+
 from __future__ import annotations
 
 import numpy as np

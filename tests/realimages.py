@@ -3,6 +3,7 @@
 MNI152 T1 template slices (nilearn), a chest radiograph (pydicom-data), and MR ghosting
 (torchio) with fixed parameters. Cached: each is built once per test session.
 """
+
 from __future__ import annotations
 
 import functools

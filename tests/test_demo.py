@@ -1,4 +1,5 @@
 """The demo end to end on its real data: the report shows what is known about each image."""
+
 import json
 
 import pandas as pd
@@ -20,7 +21,10 @@ def test_outputs(demo):
     out, evaluation = demo
     assert json.loads((out / "evaluation.json").read_text()) == evaluation
     assert {p.name for p in (out / "report").iterdir()} == {
-        "report.html", "scores.csv", "summary.json", OUTPUTS_LEDGER
+        "report.html",
+        "scores.csv",
+        "summary.json",
+        OUTPUTS_LEDGER,
     }
     assert (out / "severity.png").read_bytes()[:4] == b"\x89PNG"
     scores = pd.read_csv(out / "report" / "scores.csv")

@@ -1,4 +1,5 @@
 """The core install: core modules import without the extras; extras' modules name the extra."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,8 +10,21 @@ import pytest
 from fmood._extras import MissingExtraError, missing_extra
 
 # Import names the extras bring, hidden from the subprocess by a finder that refuses them.
-HIDDEN = ("torch", "torchvision", "transformers", "open_clip", "timm", "pydicom", "nibabel",
-          "PIL", "matplotlib", "jinja2", "nilearn", "torchio", "skimage")
+HIDDEN = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "open_clip",
+    "timm",
+    "pydicom",
+    "nibabel",
+    "PIL",
+    "matplotlib",
+    "jinja2",
+    "nilearn",
+    "torchio",
+    "skimage",
+)
 HIDE = f"""import sys
 class Hide:
     def find_spec(self, name, path=None, target=None):
@@ -21,8 +35,13 @@ sys.meta_path.insert(0, Hide())
 
 
 def run_without_extras(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", HIDE + code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", HIDE + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_core_modules_import_without_the_extras():
@@ -34,11 +53,14 @@ def test_core_modules_import_without_the_extras():
     assert done.stdout.strip() == "ok", done.stderr
 
 
-@pytest.mark.parametrize(("module", "extra"), [
-    ("fmood.backbones", "models"),
-    ("fmood.embed", "models"),
-    ("fmood.report", "report"),
-])
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("fmood.backbones", "models"),
+        ("fmood.embed", "models"),
+        ("fmood.report", "report"),
+    ],
+)
 def test_a_module_that_needs_an_extra_names_it(module, extra):
     done = run_without_extras(
         f"from fmood._extras import MissingExtraError\n"

@@ -1,4 +1,5 @@
 """fmood.progress: what a log and a terminal show while a stage runs."""
+
 from __future__ import annotations
 
 import io
@@ -48,8 +49,8 @@ def test_time_left_ignores_skipped_and_failed_files():
     clock.now = 11
     progress.update(5, images=5)
     assert out.getvalue().splitlines()[-1] == (
-        "embedding: 60/100 files (60%), 50 already done, 5 images, 0.5 images/s, "
-        "about 1:28 left")
+        "embedding: 60/100 files (60%), 50 already done, 5 images, 0.5 images/s, about 1:28 left"
+    )
 
 
 def test_terminal_redraws_one_line_and_quiet_writes_nothing():

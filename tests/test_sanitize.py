@@ -4,13 +4,20 @@ from fmood.sanitize import csv_cell, csv_safe, printable, printable_table
 
 
 def test_formula_cells_are_quoted_and_numbers_kept():
-    frame = pd.DataFrame({
-        "path": ["=HYPERLINK(\"http://x\")", "+1", "-cmd", "@SUM(A1)", "\tx", "plain.png"],
-        "score": [-1.5, 2.0, 3.0, 4.0, 5.0, 6.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "path": ['=HYPERLINK("http://x")', "+1", "-cmd", "@SUM(A1)", "\tx", "plain.png"],
+            "score": [-1.5, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
     safe = csv_safe(frame)
     assert safe["path"].tolist() == [
-        "'=HYPERLINK(\"http://x\")", "'+1", "'-cmd", "'@SUM(A1)", "'\tx", "plain.png"
+        '\'=HYPERLINK("http://x")',
+        "'+1",
+        "'-cmd",
+        "'@SUM(A1)",
+        "'\tx",
+        "plain.png",
     ]
     assert safe["score"].tolist() == frame["score"].tolist()
     assert frame["path"][0].startswith("=")  # the input is not changed

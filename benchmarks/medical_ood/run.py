@@ -20,6 +20,7 @@ subjects, repeated splits) and failure prediction for a linear probe of the slic
 Writes ``results/results.json``, ``results/results.md`` and ``results/severity-*.png``.
 Embeddings are cached under ``--cache``: a rerun only scores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,6 @@ from fmood.evaluation.methods import (
     held_out_pvalues,
     score_methods,
 )
-from fmood.metrics import auroc
 from fmood.evaluation.tables import (
     calibration_table,
     detection_table,
@@ -58,6 +58,7 @@ from fmood.evaluation.tables import (
     severity_curves,
     severity_table,
 )
+from fmood.metrics import auroc
 from fmood.store import FeatureStore
 from fmood.store.atomic import write_bytes_atomic
 from fmood.workflows import store_for
@@ -65,8 +66,12 @@ from fmood.workflows import store_for
 ALPHA = 0.05
 ALPHAS = (0.01, 0.05, 0.1)
 #: Detector variants whose p-values are checked on held-out subjects besides the default's.
-CALIBRATION_VARIANTS = ("fmood:detector-split", "fmood:detector-refit", "fmood:detector-cv+",
-                        "fmood:detector++")
+CALIBRATION_VARIANTS = (
+    "fmood:detector-split",
+    "fmood:detector-refit",
+    "fmood:detector-cv+",
+    "fmood:detector++",
+)
 SEED = 0
 
 
@@ -85,18 +90,33 @@ class BackboneConfig:
 
 
 BACKBONES = {
-    c.label: c for c in (
+    c.label: c
+    for c in (
         BackboneConfig("efficientnet-lite0", "efficientnet-lite0"),
         BackboneConfig("efficientnet-lite0+blocks-2-4", "efficientnet-lite0", {"layers": (2, 4)}),
         BackboneConfig("litemedsam+stages-1-2", "litemedsam", {"layers": (1, 2)}),
-        BackboneConfig("random:efficientnet-lite0+blocks-2-4", "efficientnet-lite0",
-                       {"layers": (2, 4)}, pretrained=False),
+        BackboneConfig(
+            "random:efficientnet-lite0+blocks-2-4",
+            "efficientnet-lite0",
+            {"layers": (2, 4)},
+            pretrained=False,
+        ),
     )
 }
-FULL = {"n_reference_subjects": 12, "n_target_subjects": 8, "slices_per_subject": 24,
-        "severities": 5, "artifact_slices": 8}
-QUICK = {"n_reference_subjects": 8, "n_target_subjects": 4, "slices_per_subject": 8,
-         "severities": 3, "artifact_slices": 4}
+FULL = {
+    "n_reference_subjects": 12,
+    "n_target_subjects": 8,
+    "slices_per_subject": 24,
+    "severities": 5,
+    "artifact_slices": 8,
+}
+QUICK = {
+    "n_reference_subjects": 8,
+    "n_target_subjects": 4,
+    "slices_per_subject": 8,
+    "severities": 3,
+    "artifact_slices": 4,
+}
 QUICK_BACKBONES = ("efficientnet-lite0+blocks-2-4", "random:efficientnet-lite0+blocks-2-4")
 
 
@@ -107,13 +127,22 @@ def _store_arrays(store: FeatureStore) -> tuple[np.ndarray, pd.DataFrame]:
 def evaluate_backbone(config: BackboneConfig, data, cache: Path, repeats: int) -> dict[str, Any]:
     """Embed (or reuse), score every method and build every table for one backbone."""
     model = config.load()
-    stores = [store_for(csv, model, store_root=cache / "embeddings", progress=True)
-              for csv in (data.reference_csv, data.target_csv)]
+    stores = [
+        store_for(csv, model, store_root=cache / "embeddings", progress=True)
+        for csv in (data.reference_csv, data.target_csv)
+    ]
     (X_ref, meta_ref), (X_tgt, meta_tgt) = map(_store_arrays, stores)
     y_ref = axial_level(meta_ref).to_numpy()
     start = time.perf_counter()
-    methods = score_methods(X_ref, y_ref, X_tgt, groups=meta_ref["patient"], alpha=ALPHA,
-                            blocks=model.blocks, random_state=SEED)
+    methods = score_methods(
+        X_ref,
+        y_ref,
+        X_tgt,
+        groups=meta_ref["patient"],
+        alpha=ALPHA,
+        blocks=model.blocks,
+        random_state=SEED,
+    )
     groups = {name: SHIFTS[name].group for name in pd.unique(meta_tgt["shift"])}
     detection = detection_table(methods.scores, meta_tgt["shift"], groups)
 
@@ -122,17 +151,29 @@ def evaluate_backbone(config: BackboneConfig, data, cache: Path, repeats: int) -
     patients = np.concatenate([meta_ref["patient"], meta_tgt.loc[is_id, "patient"]]).astype(str)
     n_test = meta_tgt.loc[is_id, "patient"].nunique()
     calibrated = [DETECTOR, *CALIBRATION_VARIANTS] + (
-        [DETECTOR_BLOCKS] if len(model.blocks) > 1 else [])
-    repeated = {name: held_out_pvalues(pool, patients, n_test_groups=n_test, repeats=repeats,
-                                       random_state=SEED, **detector_params(name, model.blocks))
-                for name in calibrated}
+        [DETECTOR_BLOCKS] if len(model.blocks) > 1 else []
+    )
+    repeated = {
+        name: held_out_pvalues(
+            pool,
+            patients,
+            n_test_groups=n_test,
+            repeats=repeats,
+            random_state=SEED,
+            **detector_params(name, model.blocks),
+        )
+        for name in calibrated
+    }
     fixed_p = methods.assessment.loc[is_id, "p_combined"].to_numpy()
 
     level = axial_level(meta_tgt)
     labelled = level.notna().to_numpy()
     errors = methods.predictions[labelled] != level[labelled].to_numpy()
-    accuracy = (pd.Series(methods.predictions == level.to_numpy())[labelled]
-                .groupby(meta_tgt.loc[labelled, "shift"].to_numpy()).mean())
+    accuracy = (
+        pd.Series(methods.predictions == level.to_numpy())[labelled]
+        .groupby(meta_tgt.loc[labelled, "shift"].to_numpy())
+        .mean()
+    )
     return {
         "backbone": config.label,
         "fingerprint": model.fingerprint.to_dict(),
@@ -147,7 +188,8 @@ def evaluate_backbone(config: BackboneConfig, data, cache: Path, repeats: int) -
         "calibration_repeated": calibration_table(repeated[DETECTOR], ALPHAS),
         "calibration_variants": pd.concat(
             [calibration_table(p, ALPHAS).assign(method=name) for name, p in repeated.items()],
-            ignore_index=True),
+            ignore_index=True,
+        ),
         "calibration_fixed": calibration_table([fixed_p], ALPHAS),
         "id_flagged_bh": float(methods.assessment.loc[is_id, "flagged"].mean()),
         "failure": failure_table({m: s[labelled] for m, s in methods.scores.items()}, errors),
@@ -163,8 +205,9 @@ def severity1_table(scores: dict[str, np.ndarray], meta: pd.DataFrame) -> pd.Dat
     """AUROC of each method: severity-1 artifact images (the subtlest) against ``id`` images."""
     is_id = (meta["shift"] == "id").to_numpy()
     mild = (meta["severity"] == 1).fillna(False).to_numpy(dtype=bool) & ~is_id
-    rows = [{"method": name, "severity1_auroc": auroc(s[is_id], s[mild])}
-            for name, s in scores.items()]
+    rows = [
+        {"method": name, "severity1_auroc": auroc(s[is_id], s[mild])} for name, s in scores.items()
+    ]
     return pd.DataFrame(rows).sort_values("severity1_auroc", ascending=False, ignore_index=True)
 
 
@@ -182,38 +225,60 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     mean_rho = result["severity"]["mean"]
     rho_baselines = mean_rho[mean_rho.index.str.startswith("pytorch-ood:")]
     return {
-        "severity1_auroc": {"fmood": mild[DETECTOR], "best_baseline": mild_baselines.idxmax(),
-                            "baseline": mild_baselines.max(),
-                            "margin": mild[DETECTOR] - mild_baselines.max(),
-                            "pass": bool(mild[DETECTOR] >= mild_baselines.max())},
-        "mean_spearman": {"fmood": mean_rho[DETECTOR], "best_baseline": rho_baselines.idxmax(),
-                          "baseline": rho_baselines.max(),
-                          "margin": mean_rho[DETECTOR] - rho_baselines.max(),
-                          "pass": bool(mean_rho[DETECTOR] >= rho_baselines.max())},
-        "id_flagged_bh": {"observed": result["id_flagged_bh"],
-                          "pass": bool(result["id_flagged_bh"] == 0)},
-        "near_auroc": {"fmood": ours["near_auroc"], "best_baseline": best_near,
-                       "baseline": baselines.loc[best_near, "near_auroc"],
-                       "margin": ours["near_auroc"] - baselines.loc[best_near, "near_auroc"],
-                       "pass": bool(ours["near_auroc"] >= baselines.loc[best_near, "near_auroc"])},
-        "far_auroc": {"fmood": ours["far_auroc"], "best_baseline": best_far,
-                      "baseline": baselines.loc[best_far, "far_auroc"],
-                      "margin": ours["far_auroc"] - baselines.loc[best_far, "far_auroc"],
-                      "pass": bool(ours["far_auroc"] >= 0.99)},
-        "spearman": {"per_artifact": spearman.to_dict(),
-                     "at_least_0.9": int((spearman >= 0.9).sum()), "artifacts": len(spearman),
-                     "pass": bool((spearman >= 0.9).sum() > len(spearman) / 2)},
-        "id_flag_rate": {"alpha": ALPHA, "observed": calibration["observed"],
-                         "gap_points": calibration["gap_points"],
-                         "pass": bool(abs(calibration["gap_points"]) <= 1.0)},
+        "severity1_auroc": {
+            "fmood": mild[DETECTOR],
+            "best_baseline": mild_baselines.idxmax(),
+            "baseline": mild_baselines.max(),
+            "margin": mild[DETECTOR] - mild_baselines.max(),
+            "pass": bool(mild[DETECTOR] >= mild_baselines.max()),
+        },
+        "mean_spearman": {
+            "fmood": mean_rho[DETECTOR],
+            "best_baseline": rho_baselines.idxmax(),
+            "baseline": rho_baselines.max(),
+            "margin": mean_rho[DETECTOR] - rho_baselines.max(),
+            "pass": bool(mean_rho[DETECTOR] >= rho_baselines.max()),
+        },
+        "id_flagged_bh": {
+            "observed": result["id_flagged_bh"],
+            "pass": bool(result["id_flagged_bh"] == 0),
+        },
+        "near_auroc": {
+            "fmood": ours["near_auroc"],
+            "best_baseline": best_near,
+            "baseline": baselines.loc[best_near, "near_auroc"],
+            "margin": ours["near_auroc"] - baselines.loc[best_near, "near_auroc"],
+            "pass": bool(ours["near_auroc"] >= baselines.loc[best_near, "near_auroc"]),
+        },
+        "far_auroc": {
+            "fmood": ours["far_auroc"],
+            "best_baseline": best_far,
+            "baseline": baselines.loc[best_far, "far_auroc"],
+            "margin": ours["far_auroc"] - baselines.loc[best_far, "far_auroc"],
+            "pass": bool(ours["far_auroc"] >= 0.99),
+        },
+        "spearman": {
+            "per_artifact": spearman.to_dict(),
+            "at_least_0.9": int((spearman >= 0.9).sum()),
+            "artifacts": len(spearman),
+            "pass": bool((spearman >= 0.9).sum() > len(spearman) / 2),
+        },
+        "id_flag_rate": {
+            "alpha": ALPHA,
+            "observed": calibration["observed"],
+            "gap_points": calibration["gap_points"],
+            "pass": bool(abs(calibration["gap_points"]) <= 1.0),
+        },
     }
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, pd.DataFrame):
-        return json.loads(value.reset_index().to_json(orient="records")
-                          if not isinstance(value.index, pd.RangeIndex)
-                          else value.to_json(orient="records"))
+        return json.loads(
+            value.reset_index().to_json(orient="records")
+            if not isinstance(value.index, pd.RangeIndex)
+            else value.to_json(orient="records")
+        )
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (np.floating, np.integer, np.bool_)):
@@ -223,23 +288,35 @@ def _jsonable(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a small dataset, EfficientNet-Lite0 and its random control only")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small dataset, EfficientNet-Lite0 and its random control only",
+    )
     parser.add_argument("--backbones", help=f"comma-separated, from: {', '.join(BACKBONES)}")
     parser.add_argument("--repeats", type=int, help="held-out-subject splits for calibration")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--cache", type=Path, default=HERE / "cache")
     args = parser.parse_args(argv)
-    labels = (args.backbones.split(",") if args.backbones
-              else QUICK_BACKBONES if args.quick else tuple(BACKBONES))
+    labels = (
+        args.backbones.split(",")
+        if args.backbones
+        else QUICK_BACKBONES
+        if args.quick
+        else tuple(BACKBONES)
+    )
     unknown = [label for label in labels if label not in BACKBONES]
     if unknown:
         parser.error(f"unknown backbone(s) {unknown}; known: {', '.join(BACKBONES)}")
     repeats = args.repeats or (3 if args.quick else 20)
     parameters = QUICK if args.quick else FULL
     started = time.perf_counter()
-    data = make_medical_ood_dataset(args.cache / ("data-quick" if args.quick else "data"),
-                                    seed=SEED, progress=True, **parameters)
+    data = make_medical_ood_dataset(
+        args.cache / ("data-quick" if args.quick else "data"),
+        seed=SEED,
+        progress=True,
+        **parameters,
+    )
     print(data.describe(), flush=True)
 
     results = []
@@ -252,11 +329,18 @@ def main(argv: list[str] | None = None) -> None:
         print(result["summary"].round(3).to_string(index=False), flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    setup = {"quick": args.quick, "dataset": parameters, "counts": data.counts, "alpha": ALPHA,
-             "alphas": ALPHAS, "repeats": repeats, "seed": SEED,
-             "near": [s for s in data.counts if SHIFTS[s].group == "near"],
-             "far": [s for s in data.counts if SHIFTS[s].group == "far"],
-             "seconds": time.perf_counter() - started}
+    setup = {
+        "quick": args.quick,
+        "dataset": parameters,
+        "counts": data.counts,
+        "alpha": ALPHA,
+        "alphas": ALPHAS,
+        "repeats": repeats,
+        "seed": SEED,
+        "near": [s for s in data.counts if SHIFTS[s].group == "near"],
+        "far": [s for s in data.counts if SHIFTS[s].group == "far"],
+        "seconds": time.perf_counter() - started,
+    }
     document = {"setup": setup, "results": [_jsonable(r) for r in results]}
     write_bytes_atomic(args.out / "results.json", json.dumps(document, indent=1).encode())
     for result in results:
@@ -271,14 +355,18 @@ def main(argv: list[str] | None = None) -> None:
 
 def _target_line(name: str, target: dict[str, Any]) -> str:
     if name in ("near_auroc", "far_auroc", "severity1_auroc", "mean_spearman"):
-        return (f"fmood {target['fmood']:.3f} vs {target['best_baseline']} "
-                f"{target['baseline']:.3f} (margin {target['margin']:+.3f})")
+        return (
+            f"fmood {target['fmood']:.3f} vs {target['best_baseline']} "
+            f"{target['baseline']:.3f} (margin {target['margin']:+.3f})"
+        )
     if name == "id_flagged_bh":
         return f"BH at {ALPHA} flags {target['observed']:.3f} of id images"
     if name == "spearman":
         return f"{target['at_least_0.9']} of {target['artifacts']} artifacts with rho >= 0.9"
-    return (f"observed {target['observed']:.3f} at alpha {target['alpha']} "
-            f"({target['gap_points']:+.1f} points)")
+    return (
+        f"observed {target['observed']:.3f} at alpha {target['alpha']} "
+        f"({target['gap_points']:+.1f} points)"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 ``load(name, weights=None, device="auto")`` returns a :class:`Backbone` that knows its
 preprocessing, output dimension and fingerprint, and embeds images.
 """
+
 from fmood._extras import missing_extra
 
 try:

@@ -1,4 +1,5 @@
 """The adapter every backbone is: preprocessing, a frozen encoder, and its fingerprint."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +24,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise InvalidInputError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from exc
+        raise InvalidInputError(
+            f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}"
+        ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError(f"device {device!r} asked for, but torch sees no CUDA GPU here")
     return resolved
@@ -70,7 +73,9 @@ class Backbone:
         self.preprocessing = preprocessing
         self.dim = check_positive_int(dim, "dim")
         self.options = options
-        self.blocks = ((FINAL_BLOCK, self.dim),) if blocks is None else check_blocks(blocks, self.dim)
+        self.blocks = (
+            ((FINAL_BLOCK, self.dim),) if blocks is None else check_blocks(blocks, self.dim)
+        )
         self.device = resolve_device(device)
         self.module = module.eval().requires_grad_(False).to(self.device)
         self.weights_sha256 = state_dict_sha256(module)
@@ -112,7 +117,9 @@ class Backbone:
             out = self._features(batch)
         out = out.float().cpu().numpy()
         if out.shape != (len(batch), self.dim):
-            raise RuntimeError(f"{self.name}: produced {out.shape}, expected {(len(batch), self.dim)}")
+            raise RuntimeError(
+                f"{self.name}: produced {out.shape}, expected {(len(batch), self.dim)}"
+            )
         return out
 
     def embed(self, images: Sequence[Image | np.ndarray], batch_size: int = 16) -> np.ndarray:
@@ -186,8 +193,10 @@ def layer_blocks(
 ) -> tuple[tuple[str, int], ...]:
     """Blocks of a :func:`concat_layers` vector: ``("<prefix><layer>", width)`` per layer, then
     ``("final", final_dim)``; e.g. ``(("block2", 24), ("block4", 40), ("final", 1280))``."""
-    return (*((f"{prefix}{layer}", int(d)) for layer, d in zip(layers, dims, strict=True)),
-            (FINAL_BLOCK, int(final_dim)))
+    return (
+        *((f"{prefix}{layer}", int(d)) for layer, d in zip(layers, dims, strict=True)),
+        (FINAL_BLOCK, int(final_dim)),
+    )
 
 
 def parse_layers(layers: Sequence[int] | str | None, depth: int, backbone: str) -> tuple[int, ...]:
@@ -210,4 +219,3 @@ def parse_layers(layers: Sequence[int] | str | None, depth: int, backbone: str) 
     if len(set(out)) != len(out):
         raise InvalidInputError(f"{backbone}: layers repeat: {list(layers)}")
     return tuple(out)
-

@@ -19,6 +19,7 @@ float image (antialiased), so vectors are close to, not bit-identical with,
 the whole open_clip transform differs from fmood's by 0.7% of the intensity range on average
 (its 8-bit rounding and truncated long side), bicubic vs bilinear alone by 0.1-0.2%.
 """
+
 from __future__ import annotations
 
 import copy
@@ -142,8 +143,12 @@ class BiomedCLIPBackbone(Backbone):
             dims = [int(trunk.embed_dim)] * len(self.layers)
         options = f"layers={','.join(map(str, self.layers))}" if self.layers else ""
         super().__init__(
-            name, visual, _preprocessing(source.config, name), sum(dims) + self.embed_dim,
-            device=device, options=options,
+            name,
+            visual,
+            _preprocessing(source.config, name),
+            sum(dims) + self.embed_dim,
+            device=device,
+            options=options,
             blocks=layer_blocks("block", self.layers, dims, self.embed_dim),
         )
         self._text: torch.nn.Module | None = None
@@ -235,7 +240,9 @@ def load_biomedclip(
     try:
         visual = _build_visual(open_clip, source.model_cfg, empty=state is not None)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise BackboneError(f"{name}: cannot build the image tower from its config ({exc})") from exc
+        raise BackboneError(
+            f"{name}: cannot build the image tower from its config ({exc})"
+        ) from exc
     if state is not None:
         load_strict(visual, state, source.checkpoint)
     depth = len(visual.trunk.blocks) if hasattr(visual, "trunk") else 0
@@ -318,7 +325,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {"model_cfg": model_cfg, "preprocess_cfg": config.get("preprocess_cfg", {})}
 
 
-def _tower_state(state: dict[str, torch.Tensor], prefix: str, path: Path) -> dict[str, torch.Tensor]:
+def _tower_state(
+    state: dict[str, torch.Tensor], prefix: str, path: Path
+) -> dict[str, torch.Tensor]:
     tower = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not tower:
         raise BackboneError(
@@ -326,7 +335,6 @@ def _tower_state(state: dict[str, torch.Tensor], prefix: str, path: Path) -> dic
             f"(keys like {prefix}..., got e.g. {sorted(state)[:3]})"
         )
     return tower
-
 
 
 def _preprocessing(config: dict[str, Any], name: str) -> Preprocessing:
@@ -406,8 +414,12 @@ def _hf_text_tower(
             ) from exc
     pooler_type = text_cfg.get("hf_pooler_type")
     tower = HFTextEncoder(
-        model_name, output_dim=embed_dim, config=config, pooler_type=pooler_type,
-        proj_type=text_cfg.get("hf_proj_type"), pretrained=False,
+        model_name,
+        output_dim=embed_dim,
+        config=config,
+        pooler_type=pooler_type,
+        proj_type=text_cfg.get("hf_proj_type"),
+        pretrained=False,
     )
     # open_clip builds BERT without its pooling layer unless it pools with it; so do we.
     if pooler_type != "cls_pooler" and getattr(tower.transformer, "pooler", None) is not None:
@@ -428,7 +440,9 @@ def _bert_config(state: dict[str, torch.Tensor]) -> Any:
     if not all(prefix + k in state for k in keys):
         return None
     words, positions, types = (state[prefix + k] for k in keys)
-    blocks = {m.group(1) for k in state if (m := re.match(r"transformer\.encoder\.layer\.(\d+)\.", k))}
+    blocks = {
+        m.group(1) for k in state if (m := re.match(r"transformer\.encoder\.layer\.(\d+)\.", k))
+    }
     intermediate = state.get("transformer.encoder.layer.0.intermediate.dense.weight")
     if not blocks or intermediate is None:
         return None
@@ -459,8 +473,10 @@ def _tokenizer(source: BiomedCLIPSource, name: str) -> Any:
     tokenizer_source = str(folder) if local else hf_name
     try:
         return HFTokenizer(
-            tokenizer_source, context_length=context_length,
-            tokenizer_mode=text_cfg.get("tokenizer_mode"), **kwargs,
+            tokenizer_source,
+            context_length=context_length,
+            tokenizer_mode=text_cfg.get("tokenizer_mode"),
+            **kwargs,
         )
     except OSError as exc:
         raise WeightsUnavailableError(

@@ -1,4 +1,5 @@
 """DINOv2 ViT-S/B/L/g-14 through transformers' ``Dinov2Model`` (hub, local directory or random)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,7 +17,11 @@ from fmood.errors import BackboneError, InvalidInputError
 #: DINOv2 evaluation transform: shorter side to 256 (bicubic), centre 224 crop, ImageNet
 #: statistics.
 PREPROCESSING = Preprocessing(
-    224, resize="crop", crop_fraction=224 / 256, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+    224,
+    resize="crop",
+    crop_fraction=224 / 256,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
     interpolation="bicubic",
 )
 #: size -> (hidden_size, num_hidden_layers, num_attention_heads) of the released models.
@@ -94,7 +99,12 @@ class Dinov2Backbone(Backbone):
         if layers:
             options += f";layers={','.join(map(str, layers))}"
         super().__init__(
-            name, model, PREPROCESSING, width * (len(layers) + 1), device=device, options=options,
+            name,
+            model,
+            PREPROCESSING,
+            width * (len(layers) + 1),
+            device=device,
+            options=options,
             blocks=layer_blocks("block", layers, [width] * len(layers), width),
         )
 

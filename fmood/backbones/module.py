@@ -1,4 +1,5 @@
 """Any ``torch.nn.Module`` as a backbone: its output, pooled to one vector per image."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ The "backbone" of such vectors is the file they came in: its fingerprint is
 store of precomputed vectors holds the vectors of one file (rerunning the same file resumes
 it; another file, which nothing proves came from the same model, needs its own store).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Turn a read image (float32 in [0, 1], grey or RGB) into the tensor a backbone expects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Backbones by name: one factory per name, imported only when that name is loaded."""
+
 from __future__ import annotations
 
 import importlib

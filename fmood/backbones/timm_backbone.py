@@ -9,6 +9,7 @@ timm/<model>.<tag> --local-dir DIR``, then ``weights=DIR``).
 Preprocessing follows the weights' pretrained config (input size, interpolation, mean/std,
 crop_pct), on the float image rather than timm's 8-bit PIL image.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -67,14 +68,21 @@ class TimmBackbone(Backbone):
         self.layers = tuple(sorted(layers))
         info = list(getattr(net, "feature_info", None) or [])
         if self.layers and not (info and hasattr(net, "forward_intermediates")):
-            raise BackboneError(f"{name}: this timm model has no forward_intermediates; drop layers")
+            raise BackboneError(
+                f"{name}: this timm model has no forward_intermediates; drop layers"
+            )
         dims = [int(info[i - 1]["num_chs"]) for i in self.layers]
         head = int(getattr(net, "head_hidden_size", None) or net.num_features)
         cfg = pretrained_cfg if pretrained_cfg is not None else net.pretrained_cfg
         options = f"layers={','.join(map(str, self.layers))}" if self.layers else ""
         super().__init__(
-            name, net, timm_preprocessing(cfg, name), sum(dims) + head, device=device,
-            options=options, blocks=layer_blocks("layer", self.layers, dims, head),
+            name,
+            net,
+            timm_preprocessing(cfg, name),
+            sum(dims) + head,
+            device=device,
+            options=options,
+            blocks=layer_blocks("layer", self.layers, dims, head),
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
@@ -162,8 +170,11 @@ def timm_preprocessing(pretrained_cfg: dict[str, Any], name: str) -> Preprocessi
         return tuple(values * 3 if len(values) == 1 else values)
 
     return Preprocessing(
-        int(height), resize="squash" if squash else "crop", crop_fraction=crop,
-        mean=three(data["mean"]), std=three(data["std"]),
+        int(height),
+        resize="squash" if squash else "crop",
+        crop_fraction=crop,
+        mean=three(data["mean"]),
+        std=three(data["std"]),
         interpolation="bicubic" if data.get("interpolation") == "bicubic" else "bilinear",
     )
 

@@ -1,4 +1,5 @@
 """Where a backbone's weights come from, and the hash that identifies them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,10 +41,14 @@ def local_weights(weights: str | Path | None) -> Path | None:
     if path.exists():
         return path
     text = str(weights)
-    looks_like_path = (
-        text.startswith(("/", "./", "../", "~"))
-        or path.suffix in {".pth", ".pt", ".bin", ".safetensors", ".npy", ".json"}
-    )
+    looks_like_path = text.startswith(("/", "./", "../", "~")) or path.suffix in {
+        ".pth",
+        ".pt",
+        ".bin",
+        ".safetensors",
+        ".npy",
+        ".json",
+    }
     if looks_like_path:
         raise WeightsUnavailableError(f"{weights}: weights file or directory not found")
     return None
@@ -96,13 +101,17 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(checkpoint, dict) or not all(
         isinstance(v, torch.Tensor) for v in checkpoint.values()
     ):
-        raise BackboneError(f"{path}: expected a state dict of tensors, got {type(checkpoint).__name__}")
+        raise BackboneError(
+            f"{path}: expected a state dict of tensors, got {type(checkpoint).__name__}"
+        )
     if checkpoint and all(k.startswith("module.") for k in checkpoint):
         checkpoint = {k[len("module.") :]: v for k, v in checkpoint.items()}
     return checkpoint
 
 
-def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+def load_strict(
+    module: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path
+) -> None:
     """Load ``state`` into ``module``, naming ``source`` and the first mismatches on failure."""
     try:
         result = module.load_state_dict(state, strict=False)

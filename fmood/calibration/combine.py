@@ -1,11 +1,11 @@
 """Combining p-values across scorers, and multiple-testing control across images."""
+
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from fmood.errors import InvalidInputError
-
 
 #: p-values are capped here before combining: ``tan((0.5 - p) pi)`` diverges to -inf at
 #: p = 1, so one scorer finding an image utterly typical would cancel any other's evidence.
@@ -33,7 +33,9 @@ def cauchy_statistic(log_pvalues: ArrayLike) -> np.ndarray:
     """
     log_p = np.asarray(log_pvalues, dtype=np.float64)
     if log_p.ndim != 2 or log_p.shape[1] == 0:
-        raise InvalidInputError(f"log_pvalues must have shape (n_samples, n_tests), got {log_p.shape}")
+        raise InvalidInputError(
+            f"log_pvalues must have shape (n_samples, n_tests), got {log_p.shape}"
+        )
     if (np.isnan(log_p) | (log_p > 1e-12)).any():
         raise InvalidInputError("log p-values must be <= 0 (p-values in (0, 1])")
     log_p = np.minimum(log_p, np.log(P_CAP))

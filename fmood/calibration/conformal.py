@@ -1,4 +1,5 @@
 """Conformal p-values from calibration scores, with a fitted tail beyond their range."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,10 @@ class ConformalCalibrator:
     """
 
     def __init__(
-        self, tail_fraction: float = 0.1, min_tail: int = 20, tail: bool = True,
+        self,
+        tail_fraction: float = 0.1,
+        min_tail: int = 20,
+        tail: bool = True,
         interpolate: bool = True,
     ) -> None:
         self.tail_fraction = tail_fraction
@@ -132,9 +136,9 @@ class ConformalCalibrator:
         beyond = scores > top
         if beyond.any():
             shape, scale = self.tail_shape_, self.tail_scale_
-            out[beyond] = stats.genpareto.logsf(scores[beyond] - self.threshold_, shape, scale=scale) - (
-                stats.genpareto.logsf(top - self.threshold_, shape, scale=scale)
-            )
+            out[beyond] = stats.genpareto.logsf(
+                scores[beyond] - self.threshold_, shape, scale=scale
+            ) - (stats.genpareto.logsf(top - self.threshold_, shape, scale=scale))
         return out
 
     def pvalues(self, scores: ArrayLike) -> np.ndarray:
@@ -202,7 +206,8 @@ class CrossConformalCalibrator:
         self.n_folds_ = int(n_folds)
         self.n_calibration_ = scores.size
         self.calibrators_ = {
-            int(k): ConformalCalibrator(tail=self.tail).fit(scores[folds == k]) for k in np.unique(folds)
+            int(k): ConformalCalibrator(tail=self.tail).fit(scores[folds == k])
+            for k in np.unique(folds)
         }
         self.pooled_ = ConformalCalibrator(tail=self.tail).fit(scores)
         return self
@@ -222,7 +227,7 @@ class CrossConformalCalibrator:
                 f"scores must have shape (n_samples, {self.n_folds_}), got {scores.shape}"
             )
         if len(self.calibrators_) == 1:  # all scores in one fold: split conformal
-            (k, only), = self.calibrators_.items()
+            ((k, only),) = self.calibrators_.items()
             return only.log_pvalues(scores[:, k])
         # Fold k adds its count plus 1/K while the score is inside its range, its tail ratio
         # over K beyond it: (1 + sum of counts) inside every range, mean of ratios beyond all.
@@ -230,9 +235,13 @@ class CrossConformalCalibrator:
         for k, cal in self.calibrators_.items():
             steps = cal.counts(scores[:, k])[0]
             beyond = np.log(1.0 / len(self.calibrators_)) + (
-                self.pooled_.log_tail_ratio(scores[:, k], cal.calibration_scores_[-1]) if self.tail else 0.0
+                self.pooled_.log_tail_ratio(scores[:, k], cal.calibration_scores_[-1])
+                if self.tail
+                else 0.0
             )
-            log_terms.append(np.where(steps > 0, np.log(steps + 1.0 / len(self.calibrators_)), beyond))
+            log_terms.append(
+                np.where(steps > 0, np.log(steps + 1.0 / len(self.calibrators_)), beyond)
+            )
         return np.logaddexp.reduce(log_terms, axis=0) - np.log(self.n_calibration_ + 1.0)
 
     def pvalues(self, scores: ArrayLike) -> np.ndarray:

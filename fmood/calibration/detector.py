@@ -1,4 +1,5 @@
 """OODDetector: raw scores -> calibrated p-values -> a continuous OOD degree, with flags."""
+
 from __future__ import annotations
 
 import json
@@ -212,7 +213,7 @@ class OODDetector:
         y: ArrayLike | None = None,
         groups: ArrayLike | None = None,
         domains: ArrayLike | None = None,
-    ) -> "OODDetector":
+    ) -> OODDetector:
         """Fit the scorers and calibrate them on in-distribution reference embeddings.
 
         Parameters
@@ -240,14 +241,18 @@ class OODDetector:
             )
         specs = DEFAULT_SCORERS if self.scorers is None else self.scorers
         if not specs:
-            raise InvalidInputError("scorers is empty; give at least one scorer or None for the default")
+            raise InvalidInputError(
+                "scorers is empty; give at least one scorer or None for the default"
+            )
 
         def fitted(rows: np.ndarray) -> list[BaseScorer]:
             return [_build(spec).fit(X[rows], None if y is None else y[rows]) for spec in specs]
 
         if self.calibration == "split":
             fit_idx, cal_idx = calibration_split(
-                n, groups=groups, calibration_fraction=self.calibration_fraction,
+                n,
+                groups=groups,
+                calibration_fraction=self.calibration_fraction,
                 random_state=self.random_state,
             )
             self.models_ = [fitted(fit_idx)]
@@ -255,7 +260,9 @@ class OODDetector:
             self.calibration_folds_ = np.zeros(cal_idx.size, dtype=np.int64)
             reference_idx = fit_idx
         else:
-            folds = calibration_folds(n, groups=groups, n_folds=self.n_folds, random_state=self.random_state)
+            folds = calibration_folds(
+                n, groups=groups, n_folds=self.n_folds, random_state=self.random_state
+            )
             self.models_ = [fitted(np.flatnonzero(folds != k)) for k in range(folds.max() + 1)]
             self.calibration_scores_ = np.empty((n, len(specs)))
             for k, model in enumerate(self.models_):
@@ -265,7 +272,9 @@ class OODDetector:
         self.scorer_names_ = _unique_names([_label(s) for s in self.models_[0]])
         if self.refit:
             self.models_ = [fitted(np.arange(n))]
-        self.calibration_groups_ = cal_idx.size if groups is None else int(np.unique(groups[cal_idx]).size)
+        self.calibration_groups_ = (
+            cal_idx.size if groups is None else int(np.unique(groups[cal_idx]).size)
+        )
         self.n_features_in_ = X.shape[1]
         if domains is None:
             self.domains_ = None
@@ -286,7 +295,7 @@ class OODDetector:
             self.calibration_size_ < SMALL_CALIBRATION or self.calibration_groups_ < SMALL_GROUPS
         )
         self.conformal_floor_ = 1.0 / (self.calibration_size_ + 1)
-        self.min_pvalue_ = self.conformal_floor_ ** 2 if self.small_reference_ else 0.0
+        self.min_pvalue_ = self.conformal_floor_**2 if self.small_reference_ else 0.0
         self._calibrators = {
             _POOLED: self._calibrators_for(self.calibration_scores_, self._slots())
         }
@@ -310,7 +319,8 @@ class OODDetector:
     ) -> tuple[list[CrossConformalCalibrator], ConformalCalibrator]:
         """Per-scorer calibrators (pooled over models) and the combined statistic's one."""
         per_scorer = [
-            CrossConformalCalibrator(tail=self.tail).fit(col, models, self._n_slots()) for col in scores.T
+            CrossConformalCalibrator(tail=self.tail).fit(col, models, self._n_slots())
+            for col in scores.T
         ]
         combined = ConformalCalibrator(tail=self.tail).fit(
             cauchy_statistic(np.log(_leave_one_out_p(scores)))
@@ -388,7 +398,9 @@ class OODDetector:
                 [c.log_pvalues(by_model[rows, :, j]) for j, c in enumerate(per_scorer)]
             )
             log_p[rows] = np.maximum(log_p[rows], log_floor)
-            log_combined[rows] = np.maximum(comb.log_pvalues(cauchy_statistic(log_p[rows])), log_floor)
+            log_combined[rows] = np.maximum(
+                comb.log_pvalues(cauchy_statistic(log_p[rows])), log_floor
+            )
         for j, name in enumerate(self.scorer_names_):
             table[f"p_{name}"] = np.exp(log_p[:, j])
         combined = np.exp(log_combined)
@@ -461,7 +473,7 @@ class OODDetector:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "OODDetector":
+    def load(cls, path: str | Path) -> OODDetector:
         """Read a detector written by :meth:`save`.
 
         Every field of ``detector.json`` and every array of ``arrays.npz`` (read without
@@ -475,8 +487,14 @@ class OODDetector:
         arrays = _read_arrays(arrays_file)
         legacy = config["format_version"] < 3  # split conformal, one model, "scorer<i>." keys
         if legacy:
-            config = {**config, "n_models": 1, "params": {"calibration": "split", **config["params"]}}
-            arrays = {(f"model0.{k}" if k.startswith("scorer") else k): v for k, v in arrays.items()}
+            config = {
+                **config,
+                "n_models": 1,
+                "params": {"calibration": "split", **config["params"]},
+            }
+            arrays = {
+                (f"model0.{k}" if k.startswith("scorer") else k): v for k, v in arrays.items()
+            }
         try:
             params = construct(cls, "detector", "OODDetector", config["params"])._params()
             check_params(cls, {k: v for k, v in params.items() if k != "scorers"})
@@ -491,8 +509,10 @@ class OODDetector:
             detector.models_ = [
                 [
                     _restored_scorer(
-                        _configured_scorer(spec, f"{config_file}: scorers[{i}]"), arrays,
-                        f"model{m}.scorer{i}.", n_features,
+                        _configured_scorer(spec, f"{config_file}: scorers[{i}]"),
+                        arrays,
+                        f"model{m}.scorer{i}.",
+                        n_features,
                     )
                     for i, spec in enumerate(config["scorers"])
                 ]
@@ -509,7 +529,8 @@ class OODDetector:
         detector.calibration_scores_ = arrays["calibration_scores"].astype(np.float64)
         n_calibration = detector.calibration_scores_.shape[0]
         detector.calibration_folds_ = (
-            np.zeros(n_calibration, dtype=np.int64) if legacy
+            np.zeros(n_calibration, dtype=np.int64)
+            if legacy
             else arrays["calibration_folds"].astype(np.int64)
         )
         # Files before version 3 did not record groups: count every image as its own.
@@ -582,7 +603,10 @@ def _leave_one_out_p(scores: np.ndarray) -> np.ndarray:
     n = scores.shape[0]
     sorted_cols = np.sort(scores, axis=0)
     at_or_above = np.column_stack(
-        [n - np.searchsorted(sorted_cols[:, j], scores[:, j], side="left") for j in range(scores.shape[1])]
+        [
+            n - np.searchsorted(sorted_cols[:, j], scores[:, j], side="left")
+            for j in range(scores.shape[1])
+        ]
     )
     return at_or_above / n
 
@@ -597,14 +621,16 @@ def _read_config(config_file: Path) -> dict[str, Any]:
         raise StoreCorruptError(f"{config_file}: not readable JSON ({err}); {_FIX}") from None
     if not isinstance(config, dict) or config.get("format") != "fmood.detector":
         raise StoreCorruptError(
-            f"{config_file}: not a saved OODDetector (no \"format\": \"fmood.detector\"); "
+            f'{config_file}: not a saved OODDetector (no "format": "fmood.detector"); '
             f"if it was one, {_FIX}"
         )
 
     def require(ok: bool, field: str, expected: str) -> None:
         if not ok:
             found = repr(config.get(field, "(missing)"))[:80]
-            raise StoreCorruptError(f"{config_file}: field {field!r} must be {expected}, got {found}; {_FIX}")
+            raise StoreCorruptError(
+                f"{config_file}: field {field!r} must be {expected}, got {found}; {_FIX}"
+            )
 
     version = config.get("format_version")
     require(_is_int(version) and version >= 1, "format_version", "an integer >= 1")
@@ -616,26 +642,44 @@ def _read_config(config_file: Path) -> dict[str, Any]:
     require(isinstance(config.get("params"), dict), "params", "an object")
     scorers = config.get("scorers")
     require(
-        isinstance(scorers, list) and len(scorers) > 0 and all(
-            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("params"), dict)
+        isinstance(scorers, list)
+        and len(scorers) > 0
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("name"), str)
+            and isinstance(s.get("params"), dict)
             for s in scorers
         ),
-        "scorers", "a non-empty list of {\"name\": str, \"params\": object}",
+        "scorers",
+        'a non-empty list of {"name": str, "params": object}',
     )
-    require(_is_int(config.get("n_features_in")) and config["n_features_in"] >= 1, "n_features_in", "an integer >= 1")
+    require(
+        _is_int(config.get("n_features_in")) and config["n_features_in"] >= 1,
+        "n_features_in",
+        "an integer >= 1",
+    )
     if version >= 3:
-        require(_is_int(config.get("n_models")) and config["n_models"] >= 1, "n_models", "an integer >= 1")
+        require(
+            _is_int(config.get("n_models")) and config["n_models"] >= 1,
+            "n_models",
+            "an integer >= 1",
+        )
         require(
             _is_int(config.get("calibration_groups")) and config["calibration_groups"] >= 1,
-            "calibration_groups", "an integer >= 1",
+            "calibration_groups",
+            "an integer >= 1",
         )
     domains = config.get("domains", "(missing)")
     require(
-        domains is None or (
-            isinstance(domains, list) and len(domains) > 0 and all(isinstance(d, str) for d in domains)
+        domains is None
+        or (
+            isinstance(domains, list)
+            and len(domains) > 0
+            and all(isinstance(d, str) for d in domains)
             and len(set(domains)) == len(domains)
         ),
-        "domains", "null or a non-empty list of distinct strings",
+        "domains",
+        "null or a non-empty list of distinct strings",
     )
     return config
 
@@ -652,14 +696,18 @@ def _read_arrays(arrays_file: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise StoreCorruptError(f"{arrays_file}: missing; not a saved OODDetector") from None
     except unreadable as err:
-        raise StoreCorruptError(f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}") from None
+        raise StoreCorruptError(
+            f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}"
+        ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise StoreCorruptError(f"{arrays_file}: a single .npy array, not an .npz archive; {_FIX}")
     try:
         with npz:
             return {key: npz[key] for key in npz.files}
     except unreadable as err:
-        raise StoreCorruptError(f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}") from None
+        raise StoreCorruptError(
+            f"{arrays_file}: not a readable .npz archive ({err}); {_FIX}"
+        ) from None
 
 
 def _check_calibration_params(params: dict[str, Any], n_models: int) -> None:
@@ -682,11 +730,13 @@ def _arrays_spec(with_domains: bool) -> StateSpec:
         "calibration_folds": ("iu", ("calibration",)),
     }
     if with_domains:
-        spec.update({
-            "domain_reference": ("f", ("reference", FEATURES)),
-            "domain_reference_codes": ("iu", ("reference",)),
-            "calibration_domain_codes": ("iu", ("calibration",)),
-        })
+        spec.update(
+            {
+                "domain_reference": ("f", ("reference", FEATURES)),
+                "domain_reference_codes": ("iu", ("reference",)),
+                "calibration_domain_codes": ("iu", ("calibration",)),
+            }
+        )
     return spec
 
 
@@ -705,7 +755,9 @@ def _check_arrays(arrays: dict[str, np.ndarray], config: dict[str, Any]) -> None
     n_scorers, domains, n_models = len(config["scorers"]), config["domains"], config["n_models"]
     params = config["params"]
     # The fold of each calibration score: 0 for split; one per model unless refit replaced them.
-    n_folds = 1 if params.get("calibration") == "split" else None if params.get("refit") else n_models
+    n_folds = (
+        1 if params.get("calibration") == "split" else None if params.get("refit") else n_models
+    )
     own = {k: v for k, v in arrays.items() if not k.startswith("model")}
     if config["format_version"] < 3:  # no calibration_folds: every score went through model 0
         if "calibration_folds" in own:
@@ -721,8 +773,10 @@ def _check_arrays(arrays: dict[str, np.ndarray], config: dict[str, Any]) -> None
         raise InvalidInputError("detector state: calibration_scores has fewer than 2 rows")
     prefixes = {f"model{m}.scorer{i}" for m in range(n_models) for i in range(n_scorers)}
     orphans = sorted(
-        k for k in arrays
-        if k.startswith("model") and (k.count(".") < 2 or ".".join(k.split(".", 2)[:2]) not in prefixes)
+        k
+        for k in arrays
+        if k.startswith("model")
+        and (k.count(".") < 2 or ".".join(k.split(".", 2)[:2]) not in prefixes)
     )
     if orphans:
         raise InvalidInputError(f"detector state: unexpected array(s) {', '.join(orphans)}")
@@ -737,14 +791,16 @@ def _check_arrays(arrays: dict[str, np.ndarray], config: dict[str, Any]) -> None
     for key in ("domain_reference_codes", "calibration_domain_codes") if domains else ():
         codes = arrays[key]
         if codes.min() < 0 or codes.max() >= len(domains):
-            raise InvalidInputError(f"detector state: {key} holds codes outside [0, {len(domains)})")
+            raise InvalidInputError(
+                f"detector state: {key} holds codes outside [0, {len(domains)})"
+            )
 
 
 def _restored_scorer(
     scorer: BaseScorer, arrays: dict[str, np.ndarray], prefix: str, n_features: int
 ) -> BaseScorer:
     """``scorer`` with its state restored from the arrays under ``prefix``."""
-    state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     try:
         scorer.set_state(state)
     except InvalidInputError as err:

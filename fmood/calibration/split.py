@@ -1,4 +1,5 @@
 """Group-aware splits of a reference set: fitting and calibration parts, or K folds."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 The readers and the detector that own these values import numpy, pydicom or scipy; the
 parser only needs their names. ``tests/cli/test_choices.py`` checks they stay the same.
 """
+
 from __future__ import annotations
 
 #: Names of :data:`fmood.io.dicom.CT_WINDOWS`, the DICOM CT window presets.

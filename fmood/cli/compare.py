@@ -1,4 +1,5 @@
 """``fmood compare``: which backbone for a target hospital? One table ranks them."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,32 +48,64 @@ examples:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``compare`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "compare", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "compare",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--backbones", required=True, metavar="NAME[,NAME...]",
-                   help="backbones to compare, comma-separated; random:NAME for random weights")
+    p.add_argument(
+        "--backbones",
+        required=True,
+        metavar="NAME[,NAME...]",
+        help="backbones to compare, comma-separated; random:NAME for random weights",
+    )
     p.add_argument("--reference", required=True, metavar="DATA")
     p.add_argument("--target", required=True, metavar="DATA")
     p.add_argument("--out", required=True, metavar="OUT", help="comparison directory")
-    p.add_argument("--label-column", metavar="COLUMN",
-                   help="manifest column with each image's class: adds a linear probe")
-    p.add_argument("--store-root", default="embeddings", metavar="DIR",
-                   help="where embedded images are stored (default: embeddings/)")
+    p.add_argument(
+        "--label-column",
+        metavar="COLUMN",
+        help="manifest column with each image's class: adds a linear probe",
+    )
+    p.add_argument(
+        "--store-root",
+        default="embeddings",
+        metavar="DIR",
+        help="where embedded images are stored (default: embeddings/)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything random (default: 0)")
-    p.add_argument("--alpha", type=float, default=0.05,
-                   help="false-discovery rate of the flags (default: 0.05)")
-    p.add_argument("--rank-by", default="separability", metavar="COLUMN",
-                   help="column the ranking sorts by: separability (default), "
-                        "classifier_auroc, mmd_ratio, flagged_share; with --label-column "
-                        "also target_accuracy, accuracy_drop, error_aurc")
-    p.add_argument("--groups-column", default="patient", metavar="COLUMN",
-                   help="patient/volume column kept whole (default: patient, when present)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="false-discovery rate of the flags (default: 0.05)",
+    )
+    p.add_argument(
+        "--rank-by",
+        default="separability",
+        metavar="COLUMN",
+        help="column the ranking sorts by: separability (default), "
+        "classifier_auroc, mmd_ratio, flagged_share; with --label-column "
+        "also target_accuracy, accuracy_drop, error_aurc",
+    )
+    p.add_argument(
+        "--groups-column",
+        default="patient",
+        metavar="COLUMN",
+        help="patient/volume column kept whole (default: patient, when present)",
+    )
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
-    p.add_argument("--throughput-sample", type=int, default=16, metavar="N",
-                   help="stored images re-embedded to time a backbone that had nothing to "
-                        "embed (default: 16; 0 skips)")
+    p.add_argument(
+        "--throughput-sample",
+        type=int,
+        default=16,
+        metavar="N",
+        help="stored images re-embedded to time a backbone that had nothing to "
+        "embed (default: 16; 0 skips)",
+    )
     add_quiet(p)
     add_read_options(p)
     p.set_defaults(run=run)
@@ -85,11 +118,20 @@ def run(args: argparse.Namespace) -> None:
     check_writable(args.out, "--out", directory=True, inputs=(args.reference, args.target))
     check_kept_out(args.store_root, "--store-root", args.out, "--out")
     result = compare(
-        args.backbones, args.reference, args.target, args.out,
-        label_column=args.label_column, store_root=args.store_root, device=args.device,
-        seed=args.seed, alpha=args.alpha, rank_by=args.rank_by,
-        groups_column=args.groups_column, batch_size=args.batch_size,
-        read_options=read_options_from(args), throughput_sample=args.throughput_sample,
+        args.backbones,
+        args.reference,
+        args.target,
+        args.out,
+        label_column=args.label_column,
+        store_root=args.store_root,
+        device=args.device,
+        seed=args.seed,
+        alpha=args.alpha,
+        rank_by=args.rank_by,
+        groups_column=args.groups_column,
+        batch_size=args.batch_size,
+        read_options=read_options_from(args),
+        throughput_sample=args.throughput_sample,
         progress=not args.quiet,
     )
     print(result)

@@ -1,4 +1,5 @@
 """``fmood demo``: run the end-to-end demonstration."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,26 @@ example:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "demo", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "demo",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="fmood-demo-out", metavar="DIR",
-                   help="output directory (default: fmood-demo-out)")
-    p.add_argument("--backbone", default="efficientnet-lite0", metavar="NAME",
-                   help="backbone (default: efficientnet-lite0; litemedsam is the medical one, "
-                        "about 2 s per image on a CPU)")
+    p.add_argument(
+        "--out",
+        default="fmood-demo-out",
+        metavar="DIR",
+        help="output directory (default: fmood-demo-out)",
+    )
+    p.add_argument(
+        "--backbone",
+        default="efficientnet-lite0",
+        metavar="NAME",
+        help="backbone (default: efficientnet-lite0; litemedsam is the medical one, "
+        "about 2 s per image on a CPU)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     add_quiet(p)
     p.set_defaults(run=run)

@@ -1,4 +1,5 @@
 """``fmood distance``: dataset-level distances between a reference and a target set."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,28 @@ COLUMNS = ("method", "value", "ci_low", "ci_high", "null_level", "ratio", "p_val
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``distance`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "distance", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "distance",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("reference", metavar="REFERENCE", help=".npy file or feature store directory")
     p.add_argument("target", metavar="TARGET", help=".npy file or feature store directory")
-    p.add_argument("--method", default="mmd", metavar="M1,M2|all",
-                   help="comma-separated methods, or all (default: mmd)")
-    p.add_argument("--bootstrap", type=int, default=200, metavar="N",
-                   help="bootstrap replicates for the 95%% interval; 0 skips it (default: 200)")
+    p.add_argument(
+        "--method",
+        default="mmd",
+        metavar="M1,M2|all",
+        help="comma-separated methods, or all (default: mmd)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        metavar="N",
+        help="bootstrap replicates for the 95%% interval; 0 skips it (default: 200)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", metavar="OUT.json", help="also write the full results as JSON")
     p.set_defaults(run=run)
@@ -68,8 +82,11 @@ def run(args: argparse.Namespace) -> None:
     from fmood.distances import dataset_distance
     from fmood.sanitize import printable
 
-    out = None if args.json is None else check_writable(
-        args.json, "--json", inputs=(args.reference, args.target))
+    out = (
+        None
+        if args.json is None
+        else check_writable(args.json, "--json", inputs=(args.reference, args.target))
+    )
     methods = parse_methods(args.method)
     reference, target = load_source(args.reference), load_source(args.target)
     if reference.dim != target.dim:
@@ -80,8 +97,12 @@ def run(args: argparse.Namespace) -> None:
         )
     results = [
         dataset_distance(
-            reference.embeddings, target.embeddings, method=method,
-            n_bootstrap=args.bootstrap, random_state=args.seed, progress=sys.stderr.isatty(),
+            reference.embeddings,
+            target.embeddings,
+            method=method,
+            n_bootstrap=args.bootstrap,
+            random_state=args.seed,
+            progress=sys.stderr.isatty(),
         )
         for method in methods
     ]
@@ -121,8 +142,11 @@ def render(results: list[DistanceResult]) -> str:
     ]
     table = pd.DataFrame(rows, columns=list(COLUMNS)).to_string(index=False)
     notes = [textwrap.fill(RATIO_NOTE, WIDTH)]
-    notes += [textwrap.fill(f"{r.method}: {r.ratio_meaning}", WIDTH, subsequent_indent="  ")
-              for r in results if r.ratio_meaning]
+    notes += [
+        textwrap.fill(f"{r.method}: {r.ratio_meaning}", WIDTH, subsequent_indent="  ")
+        for r in results
+        if r.ratio_meaning
+    ]
     return "\n".join([table, "", *notes])
 
 

@@ -1,4 +1,5 @@
 """``fmood embed``: embed a folder or manifest of images into a feature store."""
+
 from __future__ import annotations
 
 import argparse
@@ -69,9 +70,15 @@ examples:
   fmood embed --backbone precomputed:biomedclip --weights vectors.npy \\
       --data manifest.csv --store stores/biomedclip"""
 
-_READ_FLAGS = {"window": "--window", "axis": "--axis", "stride": "--stride",
-               "max_slices": "--max-slices", "free_text": "--free-text",
-               "identifiable_pixels": "--identifiable-pixels", "max_pixels": "--max-pixels"}
+_READ_FLAGS = {
+    "window": "--window",
+    "axis": "--axis",
+    "stride": "--stride",
+    "max_slices": "--max-slices",
+    "free_text": "--free-text",
+    "identifiable_pixels": "--identifiable-pixels",
+    "max_pixels": "--max-pixels",
+}
 _BACKBONE_FLAGS = {"layers": "--layers", "pooling": "--pooling"}
 
 
@@ -109,31 +116,63 @@ def parse_window(text: str) -> str | tuple[float, float]:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``embed`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "embed", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "embed",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--backbone", required=True, metavar="NAME",
-                   help="backbone name, timm:<model>, or precomputed[:NAME]")
-    p.add_argument("--weights", metavar="PATH",
-                   help="local weights (or hub id); for precomputed, the .npy of vectors")
+    p.add_argument(
+        "--backbone",
+        required=True,
+        metavar="NAME",
+        help="backbone name, timm:<model>, or precomputed[:NAME]",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="local weights (or hub id); for precomputed, the .npy of vectors",
+    )
     p.add_argument("--data", required=True, metavar="PATH_OR_CSV", help="folder or CSV manifest")
     p.add_argument("--store", required=True, metavar="DIR", help="feature store directory")
-    p.add_argument("--batch-size", type=_positive, default=32, metavar="N",
-                   help="images per forward pass (default: 32)")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA when available), cpu or cuda[:N] (default: auto)")
-    p.add_argument("--workers", type=_non_negative, metavar="N",
-                   help="decoding processes; 0 decodes in this one (default: min(4, CPUs - 1))")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first file that cannot be embedded")
-    p.add_argument("--failures", metavar="CSV",
-                   help="where to list failed files (default: beside the store)")
-    p.add_argument("--no-paths", action="store_true",
-                   help="store a SHA-256 of each file's path instead of the path")
-    p.add_argument("--layers", metavar="I,J,...",
-                   help="also take these intermediate layers (1-based; negative from the end)")
-    p.add_argument("--pooling", choices=("cls", "mean", "cls+mean"),
-                   help="token pooling of ViT backbones")
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=32,
+        metavar="N",
+        help="images per forward pass (default: 32)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu or cuda[:N] (default: auto)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_non_negative,
+        metavar="N",
+        help="decoding processes; 0 decodes in this one (default: min(4, CPUs - 1))",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="stop at the first file that cannot be embedded"
+    )
+    p.add_argument(
+        "--failures", metavar="CSV", help="where to list failed files (default: beside the store)"
+    )
+    p.add_argument(
+        "--no-paths",
+        action="store_true",
+        help="store a SHA-256 of each file's path instead of the path",
+    )
+    p.add_argument(
+        "--layers",
+        metavar="I,J,...",
+        help="also take these intermediate layers (1-based; negative from the end)",
+    )
+    p.add_argument(
+        "--pooling", choices=("cls", "mean", "cls+mean"), help="token pooling of ViT backbones"
+    )
     add_read_options(p)
     add_quiet(p)
     p.set_defaults(run=run)
@@ -141,28 +180,52 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def add_quiet(p: argparse.ArgumentParser) -> None:
     """``--quiet`` (old name ``--no-progress``): no progress lines on stderr."""
-    p.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress lines (by default: one line per stage on stderr, "
-                        "redrawn on a terminal, else every 10 s or 5%%)")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress lines (by default: one line per stage on stderr, "
+        "redrawn on a terminal, else every 10 s or 5%%)",
+    )
 
 
 def add_read_options(p: argparse.ArgumentParser) -> None:
     """The options of the image readers (DICOM window, NIfTI slicing)."""
-    p.add_argument("--window", type=parse_window, metavar="NAME|C,W",
-                   help="DICOM VOI window: CT preset or center,width")
+    p.add_argument(
+        "--window",
+        type=parse_window,
+        metavar="NAME|C,W",
+        help="DICOM VOI window: CT preset or center,width",
+    )
     p.add_argument("--axis", type=int, choices=(0, 1, 2), help="NIfTI slice axis (default: 2)")
     p.add_argument("--stride", type=_positive, metavar="K", help="NIfTI: every K-th slice")
-    p.add_argument("--max-slices", type=_positive, metavar="N",
-                   help="NIfTI: at most N slices per volume, evenly spaced")
-    p.add_argument("--max-pixels", type=_positive, metavar="N",
-                   help="refuse an image (a raster, a frame, a slice) of more than N pixels "
-                        "before decoding (default: 2**26 = 8192 x 8192)")
-    p.add_argument("--free-text", choices=FREE_TEXT_MODES,
-                   help="DICOM text that is not a known code, vendor or model: hash (default), "
-                        "drop, or keep as written (trusted de-identified data only)")
-    p.add_argument("--identifiable-pixels", choices=IDENTIFIABLE_PIXELS_MODES,
-                   help="DICOM files marked BurnedInAnnotation/RecognizableVisualFeatures: skip "
-                        "(default, listed as failures) or embed (never shown in reports)")
+    p.add_argument(
+        "--max-slices",
+        type=_positive,
+        metavar="N",
+        help="NIfTI: at most N slices per volume, evenly spaced",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=_positive,
+        metavar="N",
+        help="refuse an image (a raster, a frame, a slice) of more than N pixels "
+        "before decoding (default: 2**26 = 8192 x 8192)",
+    )
+    p.add_argument(
+        "--free-text",
+        choices=FREE_TEXT_MODES,
+        help="DICOM text that is not a known code, vendor or model: hash (default), "
+        "drop, or keep as written (trusted de-identified data only)",
+    )
+    p.add_argument(
+        "--identifiable-pixels",
+        choices=IDENTIFIABLE_PIXELS_MODES,
+        help="DICOM files marked BurnedInAnnotation/RecognizableVisualFeatures: skip "
+        "(default, listed as failures) or embed (never shown in reports)",
+    )
 
 
 def read_options_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -192,9 +255,16 @@ def run(args: argparse.Namespace) -> None:
         records = list_dataset(args.data)  # dataset errors before a model is loaded
         backbone = load(name, weights=args.weights, device=args.device, **options)
         summary = embed_dataset(
-            backbone, records, store, batch_size=args.batch_size, num_workers=args.workers,
-            strict=args.strict, progress=not args.quiet, read_options=read_options,
-            failures_path=args.failures, store_paths=not args.no_paths,
+            backbone,
+            records,
+            store,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            strict=args.strict,
+            progress=not args.quiet,
+            read_options=read_options,
+            failures_path=args.failures,
+            store_paths=not args.no_paths,
         )
     if summary.n_failed_files and not summary.n_embedded_files and not summary.n_skipped_files:
         first = summary.failures["error"].iloc[0]
@@ -209,9 +279,16 @@ def _precomputed(
     args: argparse.Namespace, name: str, read_options: dict[str, Any], options: dict[str, Any]
 ) -> EmbedSummary:
     unused = [_READ_FLAGS[k] for k in read_options] + [_BACKBONE_FLAGS[k] for k in options]
-    unused += [flag for flag, given in (("--strict", args.strict), ("--failures", args.failures),
-                                        ("--workers", args.workers),
-                                        ("--no-paths", args.no_paths)) if given]
+    unused += [
+        flag
+        for flag, given in (
+            ("--strict", args.strict),
+            ("--failures", args.failures),
+            ("--workers", args.workers),
+            ("--no-paths", args.no_paths),
+        )
+        if given
+    ]
     if unused:
         raise InvalidInputError(
             f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to "
@@ -225,6 +302,4 @@ def _precomputed(
     from fmood.embed import embed_precomputed
 
     label = name.partition(":")[2] or PRECOMPUTED
-    return embed_precomputed(
-        args.weights, args.data, args.store, label, progress=not args.quiet
-    )
+    return embed_precomputed(args.weights, args.data, args.store, label, progress=not args.quiet)

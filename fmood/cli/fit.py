@@ -1,4 +1,5 @@
 """``fmood fit``: fit an OOD detector on reference embeddings and save it."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,21 +46,42 @@ examples:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``fit`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "fit", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "fit",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("reference", metavar="REFERENCE", help=".npy file or feature store directory")
     p.add_argument("--out", required=True, metavar="DETECTOR_DIR", help="directory to save to")
     p.add_argument("--scorers", metavar="SPEC", help="scorers and their parameters (see above)")
-    p.add_argument("--calibration", choices=CALIBRATIONS, default=CALIBRATIONS[0],
-                   help=f"how the reference is split to calibrate (default: {CALIBRATIONS[0]})")
-    p.add_argument("--folds", type=int, default=5, metavar="K",
-                   help="folds of cross / cv+ calibration (default: 5)")
-    p.add_argument("--calibration-fraction", type=float, default=0.3, metavar="F",
-                   help="with --calibration split: share held out to calibrate (default: 0.3)")
+    p.add_argument(
+        "--calibration",
+        choices=CALIBRATIONS,
+        default=CALIBRATIONS[0],
+        help=f"how the reference is split to calibrate (default: {CALIBRATIONS[0]})",
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        metavar="K",
+        help="folds of cross / cv+ calibration (default: 5)",
+    )
+    p.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="with --calibration split: share held out to calibrate (default: 0.3)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the split (default: 0)")
-    for stem, what in (("groups", "patient/volume ids"), ("domains", "sites or scanners"),
-                       ("labels", "class labels")):
+    for stem, what in (
+        ("groups", "patient/volume ids"),
+        ("domains", "sites or scanners"),
+        ("labels", "class labels"),
+    ):
         p.add_argument(f"--{stem}-column", metavar="COLUMN", help=f"store metadata column: {what}")
         p.add_argument(f"--{stem}", metavar="FILE.npy", help=f"1-D .npy array: {what}")
     p.set_defaults(run=run)
@@ -77,13 +99,17 @@ def run(args: argparse.Namespace) -> None:
     scorers = None if args.scorers is None else parse_scorers(args.scorers)
     source = load_source(args.reference)
     groups, domains, labels = (
-        per_sample(source, column=getattr(args, f"{stem}_column"), file=getattr(args, stem),
-                   option=stem)
+        per_sample(
+            source, column=getattr(args, f"{stem}_column"), file=getattr(args, stem), option=stem
+        )
         for stem in ("groups", "domains", "labels")
     )
     detector = OODDetector(
-        scorers=scorers, calibration=args.calibration, n_folds=args.folds,
-        calibration_fraction=args.calibration_fraction, random_state=args.seed,
+        scorers=scorers,
+        calibration=args.calibration,
+        n_folds=args.folds,
+        calibration_fraction=args.calibration_fraction,
+        random_state=args.seed,
     )
     detector.fit(source.embeddings, y=labels, groups=groups, domains=domains)
     detector.save(out)
@@ -150,16 +176,22 @@ def summary(detector: OODDetector, source: EmbeddingSource, *, out: str, grouped
         f"{printable(source.path)}: scorers {', '.join(detector.scorer_names_)} "
     )
     if detector.calibration == "split":
-        text += (f"fitted on {n - n_cal}, calibrated on {n_cal} held out {cut} "
-                 f"(seed {detector.random_state}). ")
+        text += (
+            f"fitted on {n - n_cal}, calibrated on {n_cal} held out {cut} "
+            f"(seed {detector.random_state}). "
+        )
     else:
         folds = int(detector.calibration_folds_.max()) + 1
-        text += (f"cross-fitted in {folds} folds cut {cut} ({detector.calibration}; every image "
-                 f"fits and calibrates; seed {detector.random_state}). ")
+        text += (
+            f"cross-fitted in {folds} folds cut {cut} ({detector.calibration}; every image "
+            f"fits and calibrates; seed {detector.random_state}). "
+        )
     if detector.small_reference_:
-        text += (f"Small reference: {detector.calibration_size_} calibration images in "
-                 f"{detector.calibration_groups_} group(s), so no p-value goes below "
-                 f"{detector.min_pvalue_:.2g}; add images from more patients for finer evidence. ")
+        text += (
+            f"Small reference: {detector.calibration_size_} calibration images in "
+            f"{detector.calibration_groups_} group(s), so no p-value goes below "
+            f"{detector.min_pvalue_:.2g}; add images from more patients for finer evidence. "
+        )
     if detector.domains_ is None:
         text += "No domains: one pooled calibration. "
     else:

@@ -1,4 +1,5 @@
 """Reading what the commands are given: an embeddings source and per-sample arrays."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

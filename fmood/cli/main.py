@@ -3,13 +3,14 @@
 Building the parser imports only the standard library and fmood's light modules: every
 command imports numpy, torch and the rest inside its ``run``, so ``fmood --help`` is fast.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from fmood import __version__
 from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score, store
@@ -29,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug is accepted before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="show the full traceback on errors",
     )
     parser = argparse.ArgumentParser(

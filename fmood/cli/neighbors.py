@@ -1,4 +1,5 @@
 """``fmood neighbors``: the nearest stored images of query embeddings."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,11 @@ examples:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``neighbors`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "neighbors", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "neighbors",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--store", required=True, help="feature store directory to search")
@@ -53,8 +58,11 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     which.add_argument("--image", metavar="IMAGE", help="an image file to embed and look up")
     p.add_argument("--weights", metavar="PATH", help="with --image: the store backbone's weights")
     p.add_argument("--device", default="auto", help="with --image: auto, cpu or cuda[:N]")
-    p.add_argument("--detector", metavar="DIR",
-                   help="with --image: a detector saved by 'fmood fit' (default: fit on the store)")
+    p.add_argument(
+        "--detector",
+        metavar="DIR",
+        help="with --image: a detector saved by 'fmood fit' (default: fit on the store)",
+    )
     p.add_argument("--html", metavar="OUT.html", help="with --image: write a thumbnail panel")
     p.add_argument("--rows", metavar="I,J,...", help="query rows to search for (default: all)")
     p.add_argument("-k", type=int, default=8, help="neighbours per query (default: 8)")
@@ -68,8 +76,11 @@ def run(args: argparse.Namespace) -> None:
     out = None if args.csv is None else check_writable(args.csv, "--csv", inputs=inputs)
     if args.image is None and (args.html or args.detector or args.weights):
         raise InvalidInputError("--html, --detector and --weights go with --image")
-    html = None if args.html is None else check_writable(
-        args.html, "--html", inputs=(*inputs, args.csv))
+    html = (
+        None
+        if args.html is None
+        else check_writable(args.html, "--html", inputs=(*inputs, args.csv))
+    )
     import numpy as np
 
     from fmood.cli.inputs import load_source, parse_rows
@@ -88,9 +99,7 @@ def run(args: argparse.Namespace) -> None:
             f"{printable(args.store)} "
             f"holds {store.dim}-d ones; embed both with the same backbone"
         )
-    rows = (
-        np.arange(queries.shape[0]) if args.rows is None else parse_rows(args.rows, len(queries))
-    )
+    rows = np.arange(queries.shape[0]) if args.rows is None else parse_rows(args.rows, len(queries))
     table = store.nearest(queries[rows], k=args.k).table()
     table["query"] = rows[table["query"].to_numpy()]
     if out is not None:
@@ -119,8 +128,14 @@ def _run_image(
     from fmood.sanitize import csv_safe
     from fmood.workflows import explain_image
 
-    explanation = explain_image(store, args.image, k=args.k, detector=args.detector,
-                                weights=args.weights, device=args.device)
+    explanation = explain_image(
+        store,
+        args.image,
+        k=args.k,
+        detector=args.detector,
+        weights=args.weights,
+        device=args.device,
+    )
     if out is not None:
         write_text_atomic(out, lambda f: csv_safe(explanation.neighbors).to_csv(f, index=False))
     if html is not None:

@@ -2,11 +2,13 @@
 
 Imported when the parser is built: the store is imported inside the functions that need it.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import TextIO
 
 from fmood.errors import InvalidInputError, OutputConflictError
 

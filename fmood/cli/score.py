@@ -6,13 +6,15 @@ chunk into a temporary Parquet spool keeping only ``p_combined`` and ``degree`` 
 Benjamini-Hochberg flags are set across all rows, and a third pass writes the CSV chunk by
 chunk from the spool.
 """
+
 from __future__ import annotations
 
 import argparse
 import mmap
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from fmood.cli.outputs import check_writable, write_text_atomic
 from fmood.errors import InvalidInputError
@@ -50,15 +52,24 @@ _MAX_LISTED_ROWS = 10
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``score`` subcommand to ``commands``."""
     p = commands.add_parser(
-        "score", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "score",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="TARGET", help=".npy file or feature store directory")
-    p.add_argument("--detector", required=True, metavar="DETECTOR_DIR",
-                   help="directory written by 'fmood fit'")
+    p.add_argument(
+        "--detector", required=True, metavar="DETECTOR_DIR", help="directory written by 'fmood fit'"
+    )
     p.add_argument("--out", required=True, metavar="SCORES.csv", help="CSV file to write")
-    p.add_argument("--alpha", type=float, default=0.05,
-                   help="false-discovery rate of the flags (default: 0.05)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="false-discovery rate of the flags (default: 0.05)",
+    )
     p.set_defaults(run=run)
 
 
@@ -140,8 +151,11 @@ def check_rows(target: EmbeddingSource) -> None:
     bad_rows = np.concatenate(bad)
     if bad_rows.size:
         listed = ", ".join(map(str, bad_rows[:_MAX_LISTED_ROWS]))
-        more = (f" and {bad_rows.size - _MAX_LISTED_ROWS} more"
-                if bad_rows.size > _MAX_LISTED_ROWS else "")
+        more = (
+            f" and {bad_rows.size - _MAX_LISTED_ROWS} more"
+            if bad_rows.size > _MAX_LISTED_ROWS
+            else ""
+        )
         raise InvalidInputError(
             f"{printable(target.path)} has NaN or infinite values in {bad_rows.size} row(s): "
             f"{listed}{more}; drop them or use fmood.drop_nonfinite(X)"
@@ -234,8 +248,12 @@ def scores_table(target: EmbeddingSource, assessed: pd.DataFrame, start: int = 0
 
 
 def summary(
-    top: pd.DataFrame, degree: np.ndarray, flagged: np.ndarray, target: EmbeddingSource,
-    out: Path, alpha: float,
+    top: pd.DataFrame,
+    degree: np.ndarray,
+    flagged: np.ndarray,
+    target: EmbeddingSource,
+    out: Path,
+    alpha: float,
 ) -> str:
     """Share flagged, degree median/max, and the most OOD rows (``top``), printable."""
     import numpy as np
@@ -244,11 +262,18 @@ def summary(
 
     n = len(degree)
     n_flagged = int(flagged.sum())
-    shown = printable_table(top[["row"] + (["path"] if "path" in top.columns else []) + [
-        "degree", "surprise", "flagged"]])
-    return "\n".join([
-        f"scored {n} embeddings from {printable(target.path)}; table written to {printable(out)}",
-        f"flagged at FDR {alpha:g}: {n_flagged} of {n} ({n_flagged / n:.1%})",
-        f"degree: median {np.median(degree):.4f}, max {degree.max():.4f}",
-        f"most OOD rows:\n{shown.to_string(index=False)}",
-    ])
+    shown = printable_table(
+        top[
+            ["row"]
+            + (["path"] if "path" in top.columns else [])
+            + ["degree", "surprise", "flagged"]
+        ]
+    )
+    return "\n".join(
+        [
+            f"scored {n} embeddings from {printable(target.path)}; table written to {printable(out)}",
+            f"flagged at FDR {alpha:g}: {n_flagged} of {n} ({n_flagged / n:.1%})",
+            f"degree: median {np.median(degree):.4f}, max {degree.max():.4f}",
+            f"most OOD rows:\n{shown.to_string(index=False)}",
+        ]
+    )

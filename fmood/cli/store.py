@@ -1,4 +1,5 @@
 """``fmood store verify``: check a feature store's files against its manifest."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +25,20 @@ examples:
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the ``store`` subcommand (with its ``verify`` action) to ``commands``."""
     p = commands.add_parser(
-        "store", parents=parents, help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
+        "store",
+        parents=parents,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser(
-        "verify", parents=parents, help="check sizes, row counts and SHA-256 of every file",
-        description=DESCRIPTION, epilog=EXAMPLE,
+        "verify",
+        parents=parents,
+        help="check sizes, row counts and SHA-256 of every file",
+        description=DESCRIPTION,
+        epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("store", metavar="STORE", help="feature store directory")
@@ -53,7 +61,9 @@ def run_verify(args: argparse.Namespace) -> None:
             f"{printable(args.store)}: {len(lines)} problem(s) found (above); restore the "
             "store from a backup"
         ) from None
-    print(f"{printable(store.path)}: ok, {len(store)} vectors of dim {store.dim}, every "
-          "recorded size, row count and checksum matches")
+    print(
+        f"{printable(store.path)}: ok, {len(store)} vectors of dim {store.dim}, every "
+        "recorded size, row count and checksum matches"
+    )
     for note in notes:
         print(f"note: {printable(note)}")

@@ -6,6 +6,7 @@ site-to-site offsets, and respond to acquisition artifacts by moving energy into
 the clean data rarely uses. This generator mimics exactly those properties so the
 feature-space pipeline can be exercised, and its answers checked, without any model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,14 +61,21 @@ def make_hospital_shift(
         rows, vectors = [], []
         for p in range(first_id, first_id + n_patients):
             label = int(rng.integers(3))
-            patient_centre = class_centres[label] + rng.standard_normal(latent_dim) * latent_scale * 0.5
+            patient_centre = (
+                class_centres[label] + rng.standard_normal(latent_dim) * latent_scale * 0.5
+            )
             for s in range(slices_per_patient):
                 z = patient_centre + rng.standard_normal(latent_dim) * latent_scale * 0.4
                 vectors.append(anatomy @ z + site_offsets[site] + rng.standard_normal(dim) * 0.3)
                 rows.append(
-                    {"path": f"{prefix}/site{site}/patient{p:03d}/slice{s:02d}.dcm",
-                     "site": f"site{site}", "patient": f"site{site}-p{p:03d}", "label": label,
-                     "shift": "none", "severity": 0}
+                    {
+                        "path": f"{prefix}/site{site}/patient{p:03d}/slice{s:02d}.dcm",
+                        "site": f"site{site}",
+                        "patient": f"site{site}-p{p:03d}",
+                        "label": label,
+                        "shift": "none",
+                        "severity": 0,
+                    }
                 )
         return np.asarray(vectors), rows
 
@@ -83,11 +91,19 @@ def make_hospital_shift(
     for severity in range(1, 6):
         # Artifacts push energy off the anatomy subspace, more with severity, plus noise.
         magnitude = 0.6 * severity
-        noisy = clean + magnitude * artifact_direction + rng.standard_normal(clean.shape) * 0.05 * severity
+        noisy = (
+            clean
+            + magnitude * artifact_direction
+            + rng.standard_normal(clean.shape) * 0.05 * severity
+        )
         target_vectors.append(noisy)
         target_rows += [
-            {**row, "path": row["path"].replace(".dcm", f"_artifact{severity}.dcm"),
-             "shift": "artifact", "severity": severity}
+            {
+                **row,
+                "path": row["path"].replace(".dcm", f"_artifact{severity}.dcm"),
+                "shift": "artifact",
+                "severity": severity,
+            }
             for row in clean_rows
         ]
     new_site, new_site_rows = patients(n_sites, per_site, "target", 2000)

@@ -3,6 +3,7 @@
 ``dataset_distance(A, B, method=...)`` returns a :class:`DistanceResult`: the distance,
 a bootstrap interval, a noise floor from two halves of A, and (mmd) a permutation p-value.
 """
+
 from fmood.distances.api import available_distances, dataset_distance, get_distance
 from fmood.distances.base import PairDistance
 from fmood.distances.frechet import frechet_distance

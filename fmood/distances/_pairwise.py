@@ -1,4 +1,5 @@
 """Pairwise squared distances and the median heuristic shared by the kernel and OT distances."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """``dataset_distance``: one entry point to every registered distance between two sets."""
+
 from __future__ import annotations
 
 import inspect
@@ -48,7 +49,7 @@ def dataset_distance(
     n_bootstrap: int = 200,
     n_null: int = 5,
     confidence: float = 0.95,
-    max_samples: int | None | Literal["auto"] = "auto",
+    max_samples: int | Literal["auto"] | None = "auto",
     random_state: int | np.random.Generator | None = 0,
     groups_a: ArrayLike | None = None,
     groups_b: ArrayLike | None = None,
@@ -170,14 +171,25 @@ def dataset_distance(
     ci_low = ci_high = None
     if n_bootstrap:
         ci_low, ci_high = bootstrap_interval(
-            statistic, A_used.shape[0], B_used.shape[0], n_bootstrap, confidence, boot_rng,
-            groups_a=groups_a, groups_b=groups_b, progress=progress,
+            statistic,
+            A_used.shape[0],
+            B_used.shape[0],
+            n_bootstrap,
+            confidence,
+            boot_rng,
+            groups_a=groups_a,
+            groups_b=groups_b,
+            progress=progress,
         )
     level, null_values = None, []
     if n_null:
         level, null_values = null_level(
             lambda X, Y, rng: cls(X, Y, rng=rng, **statistic.params).value,
-            A_used, n_null, null_rng, held_out=B_used.shape[0], groups=groups_a,
+            A_used,
+            n_null,
+            null_rng,
+            held_out=B_used.shape[0],
+            groups=groups_a,
         )
     pooled_groups = _pooled_groups(groups_a, groups_b, A_used.shape[0], B_used.shape[0])
     return DistanceResult(

@@ -1,4 +1,5 @@
 """The contract every dataset-level distance follows, and the validation of a pair of sets."""
+
 from __future__ import annotations
 
 import math

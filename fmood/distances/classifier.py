@@ -4,6 +4,7 @@ Proxy A-distance: Ben-David, Blitzer, Crammer & Pereira, "Analysis of representa
 domain adaptation", NeurIPS 2006; classifier two-sample tests: Lopez-Paz & Oquab,
 "Revisiting classifier two-sample tests", ICLR 2017.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ two time-scale update rule converge to a local Nash equilibrium" (FID), NeurIPS 
 DINOv2 features: Stein et al., "Exposing flaws of generative model evaluation metrics",
 NeurIPS 2023.
 """
+
 from __future__ import annotations
 
 import numpy as np

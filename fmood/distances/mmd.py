@@ -3,6 +3,7 @@
 Gretton, Borgwardt, Rasch, Schölkopf & Smola, "A kernel two-sample test", JMLR 13, 2012
 (U-statistic MMD^2_u, Lemma 6; permutation null). Median heuristic: ibid., Section 8.
 """
+
 from __future__ import annotations
 
 import numpy as np

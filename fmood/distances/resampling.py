@@ -1,4 +1,5 @@
 """Resampling around a distance: subsampling, bootstrap interval, null level, ratio."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The outcome of a dataset-level distance: value, uncertainty and noise floor."""
+
 from __future__ import annotations
 
 import math
@@ -10,27 +11,29 @@ from typing import Any
 #: distribution, so one shift gives very different ratios.
 RATIO_MEANINGS: dict[str, str] = {
     "mmd": "unbiased MMD^2 of an RBF kernel; between two samples of one distribution it "
-           "scatters around 0, so its null level is near 0 and the ratio explodes (tens to "
-           "hundreds) once the target differs: read the p-value, not the size of the ratio",
+    "scatters around 0, so its null level is near 0 and the ratio explodes (tens to "
+    "hundreds) once the target differs: read the p-value, not the size of the ratio",
     "frechet": "Frechet distance of Gaussians fitted to each side; it has a large "
-               "finite-sample bias (two samples of one distribution are far apart in "
-               "high dimension), so the null level is large and the ratio stays near 1: "
-               "1.4x can be a clear shift",
+    "finite-sample bias (two samples of one distribution are far apart in "
+    "high dimension), so the null level is large and the ratio stays near 1: "
+    "1.4x can be a clear shift",
     "sliced_wasserstein": "sliced Wasserstein-2 over random directions; biased upward on "
-                          "finite samples like frechet, so its ratio stays small (a few x "
-                          "at most)",
+    "finite samples like frechet, so its ratio stays small (a few x "
+    "at most)",
     "sinkhorn": "entropic optimal-transport cost over the median within-reference cost; "
-                "the entropic blur and sample size keep it far from 0 between two samples "
-                "of one distribution, so its ratio stays near 1",
+    "the entropic blur and sample size keep it far from 0 between two samples "
+    "of one distribution, so its ratio stays near 1",
     "classifier": "cross-validated AUROC of a classifier telling target from reference; "
-                  "its null level is chance (about 0.5), so the ratio is at most 2 (AUROC "
-                  "1): read the AUROC itself",
+    "its null level is chance (about 0.5), so the ratio is at most 2 (AUROC "
+    "1): read the AUROC itself",
 }
 #: The sentence every ratio explanation shares.
-RATIO_NOTE = ("ratio = value / null level (the same distance between two random parts of the "
-              "reference): about 1 or less means the target looks like another sample of the "
-              "reference; each method has its own null level, so ratios are not comparable "
-              "across methods")
+RATIO_NOTE = (
+    "ratio = value / null level (the same distance between two random parts of the "
+    "reference): about 1 or less means the target looks like another sample of the "
+    "reference; each method has its own null level, so ratios are not comparable "
+    "across methods"
+)
 
 
 @dataclass(frozen=True)

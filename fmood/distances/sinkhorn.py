@@ -4,6 +4,7 @@ Cuturi, "Sinkhorn distances: lightspeed computation of optimal transport", NeurI
 log-domain iterations: Peyré & Cuturi, "Computational optimal transport", 2019, Sec. 4.4.
 Solver: POT (Flamary et al., JMLR 2021).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -102,7 +103,10 @@ class Sinkhorn(PairDistance):
         self._M /= scale
         self.value = self._solve(self._M)
         self.params = {
-            "reg": self._reg, "scale": scale, "max_iter": self._max_iter, "tol": self._tol
+            "reg": self._reg,
+            "scale": scale,
+            "max_iter": self._max_iter,
+            "tol": self._tol,
         }
         self.extra = {}
 
@@ -120,7 +124,13 @@ class Sinkhorn(PairDistance):
         import ot  # POT imports torch (~3 s): paid only when this distance runs
 
         cost = ot.sinkhorn2(
-            a, b, shifted, self._reg,
-            method=method, numItermax=self._max_iter, stopThr=self._tol, warn=True,
+            a,
+            b,
+            shifted,
+            self._reg,
+            method=method,
+            numItermax=self._max_iter,
+            stopThr=self._tol,
+            warn=True,
         )
         return float(cost) + offset

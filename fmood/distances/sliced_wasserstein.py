@@ -4,6 +4,7 @@ Rabin, Peyré, Delon & Bernot, "Wasserstein barycenter and its application to te
 mixing", SSVM 2011; Bonneel, Rabin, Peyré & Pfister, "Sliced and Radon Wasserstein
 barycenters of measures", JMIV 2015. Solver: POT (Flamary et al., JMLR 2021).
 """
+
 from __future__ import annotations
 
 import numpy as np

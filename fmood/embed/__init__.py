@@ -4,6 +4,7 @@
 batches and commits whole files in chunks, so a run can be stopped and resumed exactly.
 ``embed_precomputed(vectors_npy, manifest_csv, store)`` adds embeddings made elsewhere.
 """
+
 from fmood._extras import missing_extra
 
 try:

@@ -4,6 +4,7 @@ Worker processes read, decode and preprocess one file per item (:mod:`fmood.embe
 this process groups their frames into model batches, embeds them and hands whole files to
 the :class:`~fmood.embed.writer.ChunkWriter`, which commits them in chunks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -290,8 +291,8 @@ def embed_dataset(
     fingerprint = backbone.fingerprint
     opened = open_store(store, backbone.dim, fingerprint, blocks=backbone.blocks)
     target = opened.store
-    failures_file = Path(failures_path) if failures_path is not None else default_failures_path(
-        target.path
+    failures_file = (
+        Path(failures_path) if failures_path is not None else default_failures_path(target.path)
     )
     failures: list[dict[str, str]] = []
     writer = ChunkWriter(target, fingerprint, flush_every)
@@ -306,8 +307,11 @@ def embed_dataset(
         if bad.size:
             frames = [file.rows[i]["frame"] for i in bad[:_SHOWN]]
             state["halted"] = strict
-            fail(file.path, f"{file.path}: the backbone gave NaN or infinite values for "
-                 f"frame(s) {frames} of {len(file)}")
+            fail(
+                file.path,
+                f"{file.path}: the backbone gave NaN or infinite values for "
+                f"frame(s) {frames} of {len(file)}",
+            )
             return
         writer.add_file(file.vectors, file.rows)
 
@@ -329,8 +333,12 @@ def embed_dataset(
                 for item in _loaded(file_loader(dataset, workers)):
                     if item["status"] == EMBED:
                         rows = [
-                            {"path": keys[item["path"]], "frame": row.pop("frame"),
-                             "file_sha256": item["sha256"], **row}
+                            {
+                                "path": keys[item["path"]],
+                                "frame": row.pop("frame"),
+                                "file_sha256": item["sha256"],
+                                **row,
+                            }
                             for row in item["rows"]
                         ]
                         column = next(filter(None, map(unstorable, rows)), None)
@@ -339,8 +347,9 @@ def embed_dataset(
                             fail(item["path"], _not_utf8(item["path"], column))
                         else:
                             vectors = np.empty((len(rows), backbone.dim), dtype=np.float32)
-                            batcher.push(_File(item["path"], item["sha256"], rows,
-                                               item["pixels"], vectors))
+                            batcher.push(
+                                _File(item["path"], item["sha256"], rows, item["pixels"], vectors)
+                            )
                     elif item["status"] == SKIP:
                         state["skipped"] += 1
                         bar.update(skipped=1)
@@ -393,8 +402,10 @@ class _StrictStop(Exception):
 def _not_utf8(path: str, column: str) -> str:
     """Why a file whose metadata ``column`` is not UTF-8 text cannot be stored."""
     if column == "path":
-        return (f"{path}: the file name is not valid UTF-8, which the store cannot hold; "
-                "rename the file, or embed with --no-paths (store_paths=False)")
+        return (
+            f"{path}: the file name is not valid UTF-8, which the store cannot hold; "
+            "rename the file, or embed with --no-paths (store_paths=False)"
+        )
     return f"{path}: its {column!r} is not valid UTF-8 text, which the store cannot hold"
 
 

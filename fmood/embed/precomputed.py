@@ -1,4 +1,5 @@
 """``embed_precomputed``: embeddings made elsewhere into a feature store, resumable."""
+
 from __future__ import annotations
 
 import contextlib
@@ -80,7 +81,8 @@ def embed_precomputed(
     try:
         held = _stored_keys(opened.store, loaded.frames)
         todo = [
-            i for i, r in enumerate(loaded.records)
+            i
+            for i, r in enumerate(loaded.records)
             if ((r.path, r.metadata["frame"]) if loaded.frames else (r.path,)) not in held
         ]
         bar = Progress("adding", len(todo), unit="rows", enabled=progress)

@@ -3,6 +3,7 @@
 A worker never raises for a bad file: it returns the one-line reason, so one corrupt scan
 costs one failure row, not the run (a raising worker would take the DataLoader down).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -88,7 +89,7 @@ class FileDataset(Dataset):
         except READ_ERRORS as exc:
             item["error"] = _naming(job.path, one_line(exc))
             return item
-        except Exception as exc:  # noqa: BLE001 - a decoder's odd failure must not end the run
+        except Exception as exc:
             item["error"] = _naming(job.path, f"unexpected {type(exc).__name__}: {one_line(exc)}")
             return item
         item["rows"] = [{"frame": image.frame, **image.metadata} for image in images]

@@ -1,4 +1,5 @@
 """What an embedding run did, and the failures file it leaves next to the store."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ the store holds completes it exactly. Whether a file is already stored is decide
 under the store's writer lock at each commit (``skip_stored``), so two runs writing the
 same files into one store add each of them once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -141,8 +142,11 @@ def storable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (list, tuple, np.ndarray)):
-        return json.dumps(np.asarray(value).tolist() if isinstance(value, np.ndarray) else
-                          list(value), separators=(",", ":"), default=str)
+        return json.dumps(
+            np.asarray(value).tolist() if isinstance(value, np.ndarray) else list(value),
+            separators=(",", ":"),
+            default=str,
+        )
     return str(value)
 
 
@@ -236,7 +240,9 @@ class ChunkWriter:
         vectors, rows, starts = self._vectors, self._rows, self._starts
         self._vectors, self._rows, self._starts = [], [], []
         ids = self.store.add(
-            np.concatenate(vectors), metadata_frame(rows), fingerprint=self.fingerprint,
+            np.concatenate(vectors),
+            metadata_frame(rows),
+            fingerprint=self.fingerprint,
             skip_stored=self.skip_stored or None,
         )
         added = int(np.count_nonzero(ids[starts] >= 0))

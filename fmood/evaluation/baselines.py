@@ -11,6 +11,7 @@ Every pytorch-ood 0.4.0 detector used here already returns higher = more OOD (th
 sign is flipped. Numpy arrays become float32 CPU tensors at the boundary, copied batch by batch
 so that read-only (memory-mapped) arrays work; detectors run under ``torch.inference_mode()``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -72,8 +73,7 @@ class Baseline(Parameters):
             labels = check_per_sample(y, X.shape[0], "y")
             if labels is None:
                 raise InvalidInputError(
-                    f"baseline {self.name!r} needs the in-distribution class labels: "
-                    "call fit(X, y)"
+                    f"baseline {self.name!r} needs the in-distribution class labels: call fit(X, y)"
                 )
         with torch.inference_mode():
             self._fit(X, labels)
@@ -95,7 +95,6 @@ class Baseline(Parameters):
 
     def _score(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
 
 
 class KNNBaseline(Baseline):

@@ -8,6 +8,7 @@ embedding has several) and ``pytorch-ood:<method>`` (:mod:`fmood.evaluation.base
 fitted on the whole reference; the class-conditional ones and those reading a linear probe's
 logits use the in-distribution labels). Higher = more OOD for every method.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,15 @@ from fmood.errors import InvalidInputError
 from fmood.scorers import block_scorers, get_scorer
 
 #: fmood's raw scorers, each with its registry defaults.
-FMOOD_SCORERS = ("knn", "mahalanobis", "relative_mahalanobis", "gmm", "residual",
-                 "residual_mahalanobis", "ot")
+FMOOD_SCORERS = (
+    "knn",
+    "mahalanobis",
+    "relative_mahalanobis",
+    "gmm",
+    "residual",
+    "residual_mahalanobis",
+    "ot",
+)
 #: pytorch-ood 0.4.0 methods, on the features or through a linear probe.
 BASELINES = ("knn", "mahalanobis", "gmm", "msp", "energy", "maxlogit", "vim")
 DETECTOR = "fmood:detector"
@@ -36,8 +44,9 @@ DETECTOR_VARIANTS: dict[str, dict[str, Any]] = {
     "fmood:detector-split-refit": {"calibration": "split", "refit": True},
     "fmood:detector-cv+": {"calibration": "cv+"},
     "fmood:detector-refit": {"refit": True},
-    "fmood:detector++": {"scorers": (("mahalanobis", {"normalize": True}),
-                                     ("residual", {"normalize": True}))},
+    "fmood:detector++": {
+        "scorers": (("mahalanobis", {"normalize": True}), ("residual", {"normalize": True}))
+    },
 }
 #: The detector on per-layer blocks (Mahalanobis per block), for embeddings of several blocks.
 DETECTOR_BLOCKS = "fmood:detector-blocks"
@@ -128,21 +137,30 @@ def score_methods(
         return out
 
     detector = OODDetector(random_state=random_state)
-    assessment = timed(DETECTOR, lambda: detector.fit(X_reference, groups=groups).assess(
-        X_eval, alpha=alpha))
+    assessment = timed(
+        DETECTOR, lambda: detector.fit(X_reference, groups=groups).assess(X_eval, alpha=alpha)
+    )
     scores[DETECTOR] = assessment["surprise"].to_numpy(dtype=float)
     variants = list(DETECTOR_VARIANTS) + ([DETECTOR_BLOCKS] if blocks and len(blocks) > 1 else [])
     for name in variants:
         variant = OODDetector(random_state=random_state, **detector_params(name, blocks))
-        scores[name] = timed(name, lambda variant=variant: variant.fit(
-            X_reference, groups=groups).assess(X_eval)["surprise"].to_numpy(dtype=float))
+        scores[name] = timed(
+            name,
+            lambda variant=variant: (
+                variant.fit(X_reference, groups=groups)
+                .assess(X_eval)["surprise"]
+                .to_numpy(dtype=float)
+            ),
+        )
     for name in fmood_scorers:
         scores[f"fmood:{name}"] = timed(
-            f"fmood:{name}", lambda name=name: get_scorer(name).fit(X_reference).score(X_eval))
+            f"fmood:{name}", lambda name=name: get_scorer(name).fit(X_reference).score(X_eval)
+        )
     for name in baselines:
         scores[f"pytorch-ood:{name}"] = timed(
             f"pytorch-ood:{name}",
-            lambda name=name: make_baseline(name).fit(X_reference, y_reference).score(X_eval))
+            lambda name=name: make_baseline(name).fit(X_reference, y_reference).score(X_eval),
+        )
     probe = LinearProbe(random_state=random_state).fit(X_reference, y_reference)
     return MethodScores(
         scores={k: np.asarray(v, dtype=float) for k, v in scores.items()},

@@ -4,6 +4,7 @@ The logit-based baselines (MSP, energy, MaxLogit, ViM) need a classifier head; o
 foundation-model features the field's standard head is a linear probe trained on the
 in-distribution task.
 """
+
 from __future__ import annotations
 
 import numpy as np

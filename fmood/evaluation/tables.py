@@ -6,6 +6,7 @@ images accepted when 95% of ID images are accepted: ODIN / energy / most papers;
 v1.5 and pytorch-ood take OOD as positive, reported as ``fpr95_ood_positive``), AUPR-in
 (ID positive) and AUPR-out (OOD positive), by average precision.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -42,12 +43,19 @@ def detection_table(
             if name == id_set or not rows_of_set.any():
                 continue
             report = detection_report(values[is_id], values[rows_of_set])
-            rows.append({
-                "method": method, "set": name, "group": group, "n": int(rows_of_set.sum()),
-                "auroc": report["auroc"], "fpr95": report["fpr_at_95_tpr_id"],
-                "fpr95_ood_positive": report["fpr_at_95_tpr_ood"],
-                "aupr_in": report["aupr_in"], "aupr_out": report["aupr_out"],
-            })
+            rows.append(
+                {
+                    "method": method,
+                    "set": name,
+                    "group": group,
+                    "n": int(rows_of_set.sum()),
+                    "auroc": report["auroc"],
+                    "fpr95": report["fpr_at_95_tpr_id"],
+                    "fpr95_ood_positive": report["fpr_at_95_tpr_ood"],
+                    "aupr_in": report["aupr_in"],
+                    "aupr_out": report["aupr_out"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -83,10 +91,14 @@ def severity_table(scores: Mapping[str, np.ndarray], manifest: pd.DataFrame) -> 
     """
     severity = manifest["severity"].fillna(0).to_numpy(dtype=float)
     artifacts = artifact_rows(manifest)
-    table = pd.DataFrame({
-        kind: {method: _spearman(values[rows], severity[rows]) for method, values in scores.items()}
-        for kind, rows in artifacts.items()
-    })
+    table = pd.DataFrame(
+        {
+            kind: {
+                method: _spearman(values[rows], severity[rows]) for method, values in scores.items()
+            }
+            for kind, rows in artifacts.items()
+        }
+    )
     table["mean"] = table.mean(axis=1)
     return table.rename_axis("method")
 
@@ -98,8 +110,9 @@ def _spearman(values: np.ndarray, severity: np.ndarray) -> float:
     return severity_spearman(values, severity)[0]
 
 
-def severity_curves(scores: Mapping[str, np.ndarray], manifest: pd.DataFrame,
-                    id_set: str = "id") -> pd.DataFrame:
+def severity_curves(
+    scores: Mapping[str, np.ndarray], manifest: pd.DataFrame, id_set: str = "id"
+) -> pd.DataFrame:
     """Median ID-percentile of each method's score per (artifact, severity).
 
     The percentile (share of in-distribution test images scoring lower) puts methods with
@@ -115,8 +128,14 @@ def severity_curves(scores: Mapping[str, np.ndarray], manifest: pd.DataFrame,
         for kind, where in artifacts.items():
             for level in np.unique(severity[where]):
                 chosen = where[severity[where] == level]
-                rows.append({"method": method, "artifact": kind, "severity": level,
-                             "median_id_percentile": float(np.median(percentile[chosen]))})
+                rows.append(
+                    {
+                        "method": method,
+                        "artifact": kind,
+                        "severity": level,
+                        "median_id_percentile": float(np.median(percentile[chosen])),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -142,21 +161,29 @@ def calibration_table(pvalues: Sequence[np.ndarray], alphas: Sequence[float]) ->
     for alpha in alphas:
         observed = float(np.mean(pooled <= alpha))
         per_split = np.array([np.mean(np.asarray(p) <= alpha) for p in pvalues])
-        rows.append({
-            "alpha": alpha, "observed": observed, "split_mean": float(per_split.mean()),
-            "split_sd": float(per_split.std(ddof=1)) if len(per_split) > 1 else float("nan"),
-            "split_min": float(per_split.min()), "split_max": float(per_split.max()),
-            "gap_points": 100 * (observed - alpha), "n_images": len(pooled),
-            "n_splits": len(pvalues),
-        })
+        rows.append(
+            {
+                "alpha": alpha,
+                "observed": observed,
+                "split_mean": float(per_split.mean()),
+                "split_sd": float(per_split.std(ddof=1)) if len(per_split) > 1 else float("nan"),
+                "split_min": float(per_split.min()),
+                "split_max": float(per_split.max()),
+                "gap_points": 100 * (observed - alpha),
+                "n_images": len(pooled),
+                "n_splits": len(pvalues),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def failure_table(uncertainty: Mapping[str, np.ndarray], errors: ArrayLike) -> pd.DataFrame:
     """AURC and AUGRC of each uncertainty for a classifier's errors (lower is better)."""
     errors = np.asarray(errors, dtype=bool)
-    rows = [{"method": name, "aurc": aurc(values, errors), "augrc": augrc(values, errors)}
-            for name, values in uncertainty.items()]
+    rows = [
+        {"method": name, "aurc": aurc(values, errors), "augrc": augrc(values, errors)}
+        for name, values in uncertainty.items()
+    ]
     table = pd.DataFrame(rows).sort_values("augrc").reset_index(drop=True)
     table.attrs["error_rate"] = float(errors.mean())
     return table

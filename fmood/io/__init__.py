@@ -10,6 +10,7 @@ Only regular files are read, and an image (a raster, a page, a slice) of more th
 ``max_pixels`` pixels (default :data:`MAX_PIXELS`) is refused from its header, before it
 is decoded. ``.npy`` arrays are read by :mod:`fmood.io.arrays`.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -16,6 +16,7 @@ What is refused, with an :class:`~fmood.errors.InvalidInputError` naming the fil
   Bool and integers convert to float exactly up to 2**24; that float32 rounding is the
   same as any float64 input's, so they are accepted.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,12 @@ __all__ = ["REAL_KINDS", "TEXT_KINDS", "open_npy", "read_npy"]
 #: dtype kinds of fixed-width text (per-sample labels and groups).
 TEXT_KINDS = "US"
 _KIND_NAMES = {
-    "b": "bool", "i": "integers", "u": "unsigned integers", "f": "floats",
-    "U": "unicode strings", "S": "byte strings",
+    "b": "bool",
+    "i": "integers",
+    "u": "unsigned integers",
+    "f": "floats",
+    "U": "unicode strings",
+    "S": "byte strings",
 }
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -176,7 +181,11 @@ def read_npy(
             return np.empty(header.shape, dtype=header.dtype, order=order)
         if mmap:
             return np.memmap(
-                handle, dtype=header.dtype, mode="r", shape=header.shape, order=order,
+                handle,
+                dtype=header.dtype,
+                mode="r",
+                shape=header.shape,
+                order=order,
                 offset=header.offset,
             )
         flat = np.empty(math.prod(header.shape), dtype=header.dtype)

@@ -6,6 +6,7 @@ takes them, manifest columns merged with the reader's metadata), :func:`load_rec
 many and sets aside the files that fail instead of stopping the run, and
 :func:`write_failures` saves those aside.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,7 +50,8 @@ READ_ERRORS = (InvalidInputError, OSError, ValueError)
 
 def _keyword_options(reader: Any) -> tuple[str, ...]:
     return tuple(
-        name for name, p in inspect.signature(reader).parameters.items()
+        name
+        for name, p in inspect.signature(reader).parameters.items()
         if p.kind is inspect.Parameter.KEYWORD_ONLY or (name != "path" and p.default is not p.empty)
     )
 
@@ -154,8 +156,7 @@ def list_manifest(csv: str | Path, *, unique: tuple[str, ...] = ("path",)) -> li
         raise InvalidInputError(f"{csv}: empty 'path' on line(s) {rows}")
     # Relative paths are relative to the manifest, so a dataset folder can be moved whole.
     paths = [
-        str(p if p.is_absolute() else csv.parent / p)
-        for p in map(Path, table["path"].str.strip())
+        str(p if p.is_absolute() else csv.parent / p) for p in map(Path, table["path"].str.strip())
     ]
     others = [table[c].tolist() for c in unique if c != "path"]
     seen: set[tuple[Any, ...]] = set()

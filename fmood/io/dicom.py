@@ -44,6 +44,7 @@ for ``fmood embed``, a placeholder in reports). ``identifiable_pixels="embed"`` 
 records the reason in ``metadata["pixels_withheld"]``; reports never show such pixels.
 A file without either attribute is taken as not annotated (most files omit them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -96,13 +97,17 @@ TECHNICAL_FIELDS = (
     "BitsStored",
 )
 _NUMERIC_FIELDS = frozenset(TECHNICAL_FIELDS) - {
-    "Modality", "Manufacturer", "ManufacturerModelName", "BodyPartExamined",
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "BodyPartExamined",
     "PhotometricInterpretation",
 }
 FREE_TEXT_MODES = ("hash", "drop", "keep")
 #: A multi-frame file may hold this many times ``max_pixels`` in all its frames together.
 MULTIFRAME_FACTOR = 8
 IDENTIFIABLE_PIXELS_MODES = ("skip", "embed")
+
 
 def _terms(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -131,10 +136,24 @@ STOMACH SUBMANDIBULAR TESTIS THIGH THORAX THUMB THYMUS THYROID TIBIA TLSPINE TOE
 TRACHEA TSPINE ULNA UPPERLIMB URETER URETHRA UTERUS VAGINA VULVA WHOLEBODY WRIST ZYGOMA
 """)
 #: Photometric Interpretation enumerated values (PS3.3 C.7.6.3.1.2).
-PHOTOMETRIC_INTERPRETATIONS = frozenset({
-    "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK", "YBR_FULL",
-    "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT", "XYZ",
-})
+PHOTOMETRIC_INTERPRETATIONS = frozenset(
+    {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "PALETTE COLOR",
+        "RGB",
+        "HSV",
+        "ARGB",
+        "CMYK",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_PARTIAL_422",
+        "YBR_PARTIAL_420",
+        "YBR_ICT",
+        "YBR_RCT",
+        "XYZ",
+    }
+)
 #: Words a Manufacturer may be made of: vendor names and company words, upper case.
 VENDOR_WORDS = _terms("""
 ACCURAY ADAC AGFA ALOKA ANALOGIC APERIO BK BRACCO BRUKER CANON CARESTREAM CTI DENTSPLY
@@ -265,7 +284,7 @@ def _quiet_value(ds: pydicom.Dataset, keyword: str) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return ds.get(keyword)
-    except Exception:  # noqa: BLE001 - pydicom raises many types on a malformed value
+    except Exception:
         return None
 
 
@@ -304,11 +323,13 @@ def identifiable_pixels_reason(ds: pydicom.Dataset) -> str | None:
     value other than "NO" (an odd value counts as yes).
     """
     reasons = []
-    for keyword, reason in (("BurnedInAnnotation", "burned-in annotation"),
-                            ("RecognizableVisualFeatures", "recognizable visual features")):
+    for keyword, reason in (
+        ("BurnedInAnnotation", "burned-in annotation"),
+        ("RecognizableVisualFeatures", "recognizable visual features"),
+    ):
         try:
             value = ds.get(keyword)
-        except Exception:  # noqa: BLE001 - unparsable: cannot tell, so assume yes
+        except Exception:
             value = "unreadable"
         text = "" if value is None else str(value).strip().upper()
         if text not in ("", "NO"):
@@ -316,7 +337,9 @@ def identifiable_pixels_reason(ds: pydicom.Dataset) -> str | None:
     return ", ".join(reasons) or None
 
 
-def _resolve_window(window: str | tuple[float, float] | None, path: Path) -> tuple[float, float] | None:
+def _resolve_window(
+    window: str | tuple[float, float] | None, path: Path
+) -> tuple[float, float] | None:
     if window is None:
         return None
     if isinstance(window, str):
@@ -338,7 +361,9 @@ def _resolve_window(window: str | tuple[float, float] | None, path: Path) -> tup
     return center, width
 
 
-def window_to_unit(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+def window_to_unit(
+    values: np.ndarray, center: float, width: float, function: str = "LINEAR"
+) -> np.ndarray:
     """Map ``values`` through a DICOM VOI window onto [0, 1] (PS3.3 C.11.2.1.2)."""
     values = np.asarray(values, dtype=np.float64)
     function = function.upper()
@@ -376,7 +401,7 @@ def _read_dataset(path: Path) -> pydicom.Dataset:
             warnings.simplefilter("ignore", UserWarning)
             ds = pydicom.dcmread(path, force=True)
         ok = "PixelData" in ds and "Rows" in ds and "Columns" in ds
-    except Exception:  # noqa: BLE001 - force=True on non-DICOM bytes raises arbitrary types
+    except Exception:
         ok = False
     if not ok:
         raise InvalidInputError(

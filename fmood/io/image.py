@@ -1,5 +1,6 @@
 """The result type every reader returns (one 2-D image scaled to [0, 1]) and the checks all
 readers share: a regular file, and a cap on decoded pixels checked against the header."""
+
 from __future__ import annotations
 
 import math

@@ -29,6 +29,7 @@ Rules, all per file:
   is refused from the header, and so is, for ``axis`` 0 or 1, an on-disk slice (the
   first two axes), since those are read whole.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,7 +139,8 @@ def _first_pass(
         part_at_low = ((flat == part_low[:, None]) & finite).sum(axis=1)
         rows = np.asarray(positions)
         at_lowest[rows] = np.where(
-            part_low < lowest[rows], part_at_low,
+            part_low < lowest[rows],
+            part_at_low,
             at_lowest[rows] + np.where(part_low == lowest[rows], part_at_low, 0),
         )
         lowest[rows] = np.minimum(lowest[rows], part_low)
@@ -183,8 +185,13 @@ def _select(considered: list[int], empty: np.ndarray, max_slices: int | None) ->
 
 
 def _read(
-    path: Path, axis: int, stride: int, max_slices: int | None, skip_empty: bool,
-    percentiles: tuple[float, float], max_pixels: int,
+    path: Path,
+    axis: int,
+    stride: int,
+    max_slices: int | None,
+    skip_empty: bool,
+    percentiles: tuple[float, float],
+    max_pixels: int,
 ) -> list[Image]:
     with _opened(path, axis, max_pixels) as volume:
         considered = list(range(0, volume.shape[axis], stride))
@@ -254,7 +261,9 @@ def read_nifti(
     if not isinstance(stride, int) or stride < 1:
         raise InvalidInputError(f"{path}: stride must be an integer >= 1, got {stride!r}")
     if max_slices is not None and (not isinstance(max_slices, int) or max_slices < 1):
-        raise InvalidInputError(f"{path}: max_slices must be an integer >= 1 or None, got {max_slices!r}")
+        raise InvalidInputError(
+            f"{path}: max_slices must be an integer >= 1 or None, got {max_slices!r}"
+        )
     low_pct, high_pct = clip_percentiles
     if not 0 <= low_pct < high_pct <= 100:
         raise InvalidInputError(

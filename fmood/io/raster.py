@@ -10,6 +10,7 @@ palette images become RGB.  A multi-page TIFF gives one Image per page.
 Each image (each page) larger than ``max_pixels`` (default
 :data:`fmood.io.image.MAX_PIXELS`) is refused from its header, before it is decoded.
 """
+
 from __future__ import annotations
 
 import warnings

@@ -2,6 +2,7 @@
 
 Scores follow the fmood convention everywhere: higher = more OOD (or more likely to fail).
 """
+
 from fmood.metrics.detection import (
     aupr_in,
     aupr_out,
@@ -14,9 +15,9 @@ from fmood.metrics.failure import augrc, aurc, risk_coverage_curve
 from fmood.metrics.severity import severity_spearman
 
 __all__ = [
+    "augrc",
     "aupr_in",
     "aupr_out",
-    "augrc",
     "aurc",
     "auroc",
     "detection_report",

@@ -1,4 +1,5 @@
 """Validation of the 1-D arrays that every metric takes."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Every score follows the fmood convention: higher = more OOD. The two FPR@95%TPR functions
 differ in which class is "positive"; papers use both, so each name says which one it is.
 """
+
 from __future__ import annotations
 
 from typing import Literal

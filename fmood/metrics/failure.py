@@ -5,6 +5,7 @@ A selective classifier answers the samples it is most confident about and defers
 ``errors`` marks the ones the model got wrong. Accepting every sample with uncertainty <= t
 gives one point of the risk-coverage curve per distinct threshold t.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """Agreement of a score with graded shift severity (e.g. blur or noise levels 0..5)."""
+
 from __future__ import annotations
 
 import numpy as np

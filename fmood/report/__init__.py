@@ -4,6 +4,7 @@ and where a target dataset falls outside a reference.
 ``build_report(reference_store, target_store, out_dir)`` is the entry point; see
 :mod:`fmood.report.verdict` for the status rule.
 """
+
 from fmood._extras import missing_extra
 
 try:

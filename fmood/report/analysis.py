@@ -1,5 +1,6 @@
 """The numbers behind the report that are not the headline: calibration degrees, the 2-D map,
 scorer agreement."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -119,19 +120,20 @@ def scorer_agreement(
     records = []
     for j, name in enumerate(scorer_names):
         alone = benjamini_hochberg(table[f"p_{name}"].to_numpy(), alpha) if n else np.zeros(0, bool)
-        records.append({
-            "scorer": name,
-            "spearman_with_combined": matrix[j][-1],
-            "flagged_share_alone": float(alone.mean()) if n else None,
-            "share_of_combined_flags": (
-                float(alone[combined_flags].mean()) if combined_flags.any() else None
-            ),
-            "top_overlap": len(combined_top & set(_top(table[name].to_numpy(), top))),
-            "n_top": top,
-        })
+        records.append(
+            {
+                "scorer": name,
+                "spearman_with_combined": matrix[j][-1],
+                "flagged_share_alone": float(alone.mean()) if n else None,
+                "share_of_combined_flags": (
+                    float(alone[combined_flags].mean()) if combined_flags.any() else None
+                ),
+                "top_overlap": len(combined_top & set(_top(table[name].to_numpy(), top))),
+                "n_top": top,
+            }
+        )
     spearman = {
-        a: {b: matrix[i][j] for j, b in enumerate(scorer_names)}
-        for i, a in enumerate(scorer_names)
+        a: {b: matrix[i][j] for j, b in enumerate(scorer_names)} for i, a in enumerate(scorer_names)
     }
     return {"spearman": spearman, "scorers": records}
 
@@ -187,8 +189,9 @@ class Band:
     not_flagged: np.ndarray
 
 
-def borderline_band(p_values: np.ndarray, flagged: np.ndarray, alpha: float,
-                    n_per_side: int) -> Band:
+def borderline_band(
+    p_values: np.ndarray, flagged: np.ndarray, alpha: float, n_per_side: int
+) -> Band:
     """The ``n_per_side`` flagged images with the largest p and the ``n_per_side`` unflagged
     images with the smallest p: the decisions a reviewer should check.
 
@@ -223,8 +226,12 @@ SAME_CASE_FACTOR = 0.8
 
 
 def distinct_most_ood(
-    table: pd.DataFrame, X_target: np.ndarray, nearest_reference: np.ndarray, n_top: int,
-    *, keys: pd.Series | None = None,
+    table: pd.DataFrame,
+    X_target: np.ndarray,
+    nearest_reference: np.ndarray,
+    n_top: int,
+    *,
+    keys: pd.Series | None = None,
 ) -> Distinct:
     """The ``n_top`` most OOD target images that are not near-duplicates of each other.
 
@@ -262,8 +269,13 @@ def distinct_most_ood(
     return Distinct(np.array(shown, dtype=np.int64), np.array(similar, dtype=np.int64))
 
 
-def _same_case(row: int, shown: list[int], X: np.ndarray, nearest_reference: np.ndarray,
-               keys: np.ndarray | None) -> int | None:
+def _same_case(
+    row: int,
+    shown: list[int],
+    X: np.ndarray,
+    nearest_reference: np.ndarray,
+    keys: np.ndarray | None,
+) -> int | None:
     """Position in ``shown`` of the case ``row`` belongs to, or None."""
     if not shown:
         return None

@@ -1,4 +1,5 @@
 """``build_report``: judge a target dataset against a reference and write the report."""
+
 from __future__ import annotations
 
 import datetime
@@ -36,8 +37,17 @@ from fmood.store import FeatureStore
 N_BOOTSTRAP = 200
 #: Null splits for the headline distance's null level.
 N_NULL = 5
-_STEPS = ("stores", "detector", "scores", "neighbours", "distance", "groups", "figures",
-          "thumbnails", "write")
+_STEPS = (
+    "stores",
+    "detector",
+    "scores",
+    "neighbours",
+    "distance",
+    "groups",
+    "figures",
+    "thumbnails",
+    "write",
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,9 @@ def build_report(
         clock[0] = now
         following = _STEPS.index(step) + 1
         if following < len(_STEPS):
-            stage_line(f"fmood report: {following + 1}/{len(_STEPS)} {_STEPS[following]}",
-                       enabled=progress)
+            stage_line(
+                f"fmood report: {following + 1}/{len(_STEPS)} {_STEPS[following]}", enabled=progress
+            )
 
     ref_store, tgt_store = open_store(reference, "reference"), open_store(target, "target")
     check_same_backbone(ref_store, tgt_store)
@@ -192,22 +203,37 @@ def build_report(
     done("neighbours")
 
     result = dataset_distance(
-        X_ref, X_tgt, method=distance, n_bootstrap=n_bootstrap, n_null=N_NULL,
-        random_state=seed, groups_a=groups_ref, groups_b=groups_tgt,
+        X_ref,
+        X_tgt,
+        method=distance,
+        n_bootstrap=n_bootstrap,
+        n_null=N_NULL,
+        random_state=seed,
+        groups_a=groups_ref,
+        groups_b=groups_tgt,
     )
     n_flagged = int(flagged.sum())
     flagged_share = n_flagged / len(table)
     caveat = small_reference_note(fitted)
-    verdict = judge(result, flagged_share, n_flagged, len(table), alpha,
-                    small_reference=caveat is not None)
+    verdict = judge(
+        result, flagged_share, n_flagged, len(table), alpha, small_reference=caveat is not None
+    )
     done("distance")
 
     groupings, left_out = groups.choose_groupings(tgt_meta, exclude=(groups_column,))
     columns = [grouping.column for grouping in groupings]
     breakdown = {
         grouping.column: groups.breakdown(
-            grouping, tgt_meta, ref_meta, table, X_ref, X_tgt, method=distance,
-            groups_reference=groups_ref, groups_target=groups_tgt, seed=seed,
+            grouping,
+            tgt_meta,
+            ref_meta,
+            table,
+            X_ref,
+            X_tgt,
+            method=distance,
+            groups_reference=groups_ref,
+            groups_target=groups_tgt,
+            seed=seed,
         )
         for grouping in groupings
     }
@@ -227,28 +253,45 @@ def build_report(
     )
     top_rows = distinct.rows
     similar_notes = [
-        f"(+{n} similar {'flagged ' if n_flagged else ''}image{'s' if n != 1 else ''})"
-        if n else "" for n in distinct.n_similar
+        f"(+{n} similar {'flagged ' if n_flagged else ''}image{'s' if n != 1 else ''})" if n else ""
+        for n in distinct.n_similar
     ]
 
     maker = ThumbnailMaker()  # one cache across the three galleries
 
     def show(rows: np.ndarray, notes: list[str]) -> list[gallery.Case]:
-        return gallery.build_cases(rows, table, tgt_meta, ref_meta, found.ids,
-                                   found.distances, columns, notes=notes, make_thumbnail=maker)
+        return gallery.build_cases(
+            rows,
+            table,
+            tgt_meta,
+            ref_meta,
+            found.ids,
+            found.distances,
+            columns,
+            notes=notes,
+            make_thumbnail=maker,
+        )
 
     cases = show(top_rows, similar_notes)
-    borderline_flagged = show(band.flagged, [_threshold_note(p_combined[r], band.threshold)
-                                             for r in band.flagged])
-    borderline_clear = show(band.not_flagged, [_threshold_note(p_combined[r], band.threshold)
-                                               for r in band.not_flagged])
+    borderline_flagged = show(
+        band.flagged, [_threshold_note(p_combined[r], band.threshold) for r in band.flagged]
+    )
+    borderline_clear = show(
+        band.not_flagged, [_threshold_note(p_combined[r], band.threshold) for r in band.not_flagged]
+    )
     done("thumbnails")
 
     parameters = {
-        "alpha": alpha, "k_neighbors": k, "n_top": n_top, "n_borderline": n_borderline,
+        "alpha": alpha,
+        "k_neighbors": k,
+        "n_top": n_top,
+        "n_borderline": n_borderline,
         "distance": distance,
-        "n_bootstrap": n_bootstrap, "n_null": N_NULL, "seed": seed,
-        "groups_column": groups_column, "domains_column": domains_column,
+        "n_bootstrap": n_bootstrap,
+        "n_null": N_NULL,
+        "seed": seed,
+        "groups_column": groups_column,
+        "domains_column": domains_column,
     }
     detector_info = {
         "source": detector_source,
@@ -260,21 +303,40 @@ def build_report(
     run_time = time.perf_counter() - started
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = html.Page(
-        verdict=verdict, distance=result, alpha=alpha,
-        n_reference=len(ref_store), n_target=len(tgt_store), n_flagged=n_flagged,
+        verdict=verdict,
+        distance=result,
+        alpha=alpha,
+        n_reference=len(ref_store),
+        n_target=len(tgt_store),
+        n_flagged=n_flagged,
         n_calibration=int(calibration_p.size),
-        reference_name=str(ref_store.path), target_name=str(tgt_store.path),
-        backbone=backbone, metric=_metric_words(ref_store.metric),
-        degree_plot=degree_plot, map_plot=map_plot, embedding_map=mapped,
-        groups=breakdown, binned=[g.column for g in groupings if g.edges is not None],
-        left_out=left_out, cases=cases, borderline_flagged=borderline_flagged,
-        borderline_clear=borderline_clear, bh_threshold=band.threshold,
-        next_steps=next_steps(verdict, n_flagged, len(table),
-                              band.flagged.size + band.not_flagged.size, breakdown, alpha,
-                              caveat),
-        agreement=agreement, k_neighbors=k, n_top=n_top,
-        about=_about(ref_store, tgt_store, result, detector_info, parameters,
-                     run_time, generated),
+        reference_name=str(ref_store.path),
+        target_name=str(tgt_store.path),
+        backbone=backbone,
+        metric=_metric_words(ref_store.metric),
+        degree_plot=degree_plot,
+        map_plot=map_plot,
+        embedding_map=mapped,
+        groups=breakdown,
+        binned=[g.column for g in groupings if g.edges is not None],
+        left_out=left_out,
+        cases=cases,
+        borderline_flagged=borderline_flagged,
+        borderline_clear=borderline_clear,
+        bh_threshold=band.threshold,
+        next_steps=next_steps(
+            verdict,
+            n_flagged,
+            len(table),
+            band.flagged.size + band.not_flagged.size,
+            breakdown,
+            alpha,
+            caveat,
+        ),
+        agreement=agreement,
+        k_neighbors=k,
+        n_top=n_top,
+        about=_about(ref_store, tgt_store, result, detector_info, parameters, run_time, generated),
     )
     document = html.render(page)
     summary = {
@@ -320,9 +382,14 @@ def build_report(
     done("write")
     stage_line(f"fmood report: finished in {time.perf_counter() - started:.1f} s", enabled=progress)
     return ReportSummary(
-        out_dir=out, status=verdict.status, verdict=verdict.sentence,
-        flagged_share=flagged_share, distance_ratio=_finite_or_none(result.ratio),
-        html_path=paths["html"], scores_path=paths["scores"], summary_path=paths["summary"],
+        out_dir=out,
+        status=verdict.status,
+        verdict=verdict.sentence,
+        flagged_share=flagged_share,
+        distance_ratio=_finite_or_none(result.ratio),
+        html_path=paths["html"],
+        scores_path=paths["scores"],
+        summary_path=paths["summary"],
     )
 
 
@@ -361,27 +428,38 @@ def _metric_words(metric: str) -> str:
 
 
 def _about(
-    ref_store: FeatureStore, tgt_store: FeatureStore, result: DistanceResult,
-    detector_info: dict[str, Any], parameters: dict[str, Any], run_time: float, generated: str,
+    ref_store: FeatureStore,
+    tgt_store: FeatureStore,
+    result: DistanceResult,
+    detector_info: dict[str, Any],
+    parameters: dict[str, Any],
+    run_time: float,
+    generated: str,
 ) -> list[tuple[str, str]]:
     """The footer's labelled lines."""
     fp = ref_store.fingerprint
     backbone = (
-        "unknown (the stores carry no fingerprint)" if fp is None else
-        f"{fp.name}; weights sha256 {fp.weights_sha256 or 'unknown'}; "
+        "unknown (the stores carry no fingerprint)"
+        if fp is None
+        else f"{fp.name}; weights sha256 {fp.weights_sha256 or 'unknown'}; "
         f"preprocessing {fp.preprocessing or '(not recorded)'}"
     )
     domains = detector_info["domains"]
     return [
         ("Backbone fingerprint", backbone),
-        ("Reference store",
-         f"{ref_store.path} ({len(ref_store)} x {ref_store.dim}, metric {ref_store.metric})"),
+        (
+            "Reference store",
+            f"{ref_store.path} ({len(ref_store)} x {ref_store.dim}, metric {ref_store.metric})",
+        ),
         ("Target store", f"{tgt_store.path} ({len(tgt_store)} x {tgt_store.dim})"),
-        ("Detector", (
-            f"{detector_info['source']}; scorers {', '.join(detector_info['scorers'])}; "
-            f"calibration part {detector_info['n_calibration']} images"
-            + (f"; calibrated per domain ({', '.join(domains)})" if domains else "")
-        )),
+        (
+            "Detector",
+            (
+                f"{detector_info['source']}; scorers {', '.join(detector_info['scorers'])}; "
+                f"calibration part {detector_info['n_calibration']} images"
+                + (f"; calibrated per domain ({', '.join(domains)})" if domains else "")
+            ),
+        ),
         ("Dataset distance", str(result)),
         ("Parameters", ", ".join(f"{k}={v}" for k, v in parameters.items())),
         ("fmood version", fmood.__version__),

@@ -1,4 +1,5 @@
 """The most OOD target images, each with its nearest reference images, ready to show."""
+
 from __future__ import annotations
 
 import os
@@ -76,26 +77,33 @@ def build_cases(
         ]
         if "domain" in table.columns:
             fields.append(("calibrated as", str(record["domain"])))
-        target = _tile(meta, _thumbnail_of(thumbnail, meta),
-                       fields + _metadata_fields(meta, shown_columns)[:MAX_CAPTION_FIELDS])
+        target = _tile(
+            meta,
+            _thumbnail_of(thumbnail, meta),
+            fields + _metadata_fields(meta, shown_columns)[:MAX_CAPTION_FIELDS],
+        )
         neighbors = []
         for ref_id, distance in zip(neighbor_ids[row], neighbor_distances[row]):
             if ref_id < 0:
                 continue
             ref = reference_metadata.iloc[int(ref_id)]
-            neighbors.append(_tile(
-                ref, _thumbnail_of(thumbnail, ref),
-                [("distance", f"{float(distance):.3g}")]
-                + differing_fields(meta, ref, shown_columns),
-                title=f"reference id {int(ref_id)}",
-            ))
+            neighbors.append(
+                _tile(
+                    ref,
+                    _thumbnail_of(thumbnail, ref),
+                    [("distance", f"{float(distance):.3g}")]
+                    + differing_fields(meta, ref, shown_columns),
+                    title=f"reference id {int(ref_id)}",
+                )
+            )
         note = notes[rank - 1] if notes is not None else ""
         cases.append(Case(rank, target, neighbors, note))
     return cases
 
 
-def differing_fields(target: pd.Series, neighbor: pd.Series, columns: list[str],
-                     limit: int = MAX_CAPTION_FIELDS) -> list[tuple[str, str]]:
+def differing_fields(
+    target: pd.Series, neighbor: pd.Series, columns: list[str], limit: int = MAX_CAPTION_FIELDS
+) -> list[tuple[str, str]]:
     """Up to ``limit`` (column, value) of ``neighbor`` whose value differs from ``target``'s.
 
     Only values the neighbour has are listed: a column it lacks or leaves empty is skipped.
@@ -118,8 +126,9 @@ def _thumbnail_of(thumbnail: ThumbnailMaker, meta: pd.Series) -> Thumbnail:
     return thumbnail(meta.get("path"), meta.get("frame"), meta.get("pixels_withheld"))
 
 
-def _tile(meta: pd.Series, thumb: Thumbnail, fields: list[tuple[str, str]],
-          title: str = "") -> Tile:
+def _tile(
+    meta: pd.Series, thumb: Thumbnail, fields: list[tuple[str, str]], title: str = ""
+) -> Tile:
     path = meta.get("path")
     path = path if isinstance(path, str) else ""
     if title:
@@ -142,4 +151,4 @@ def _metadata_fields(meta: pd.Series, columns: list[str]) -> list[tuple[str, str
 
 def format_degree(degree: float) -> str:
     """Four decimals; ``>0.9999`` where that would round up to 1."""
-    return ">0.9999" if 0.9999 < degree else f"{degree:.4f}"
+    return ">0.9999" if degree > 0.9999 else f"{degree:.4f}"

@@ -6,6 +6,7 @@ numeric columns with more values cut into :data:`N_BINS` quantile bins (image wi
 position...). Every other column is listed
 with the reason it was left out.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -91,8 +92,11 @@ def choose_groupings(
             else:
                 chosen.append(Grouping(column, edges))
         else:
-            reason = "a different value per image" if distinct >= n else (
-                f"{distinct} distinct values: an identifier or free text")
+            reason = (
+                "a different value per image"
+                if distinct >= n
+                else (f"{distinct} distinct values: an identifier or free text")
+            )
             left_out.append((column, reason))
     return chosen, left_out
 
@@ -169,7 +173,8 @@ def breakdown(
     counts = labels.value_counts(sort=False).sort_index()
     measured = set(
         counts[counts >= MIN_GROUP_FOR_DISTANCE]
-        .sort_values(ascending=False, kind="stable").index[:MAX_GROUP_DISTANCES]
+        .sort_values(ascending=False, kind="stable")
+        .index[:MAX_GROUP_DISTANCES]
     )
     records = []
     for value, n in counts.items():
@@ -189,13 +194,20 @@ def breakdown(
         }
         if value in measured:
             result = dataset_distance(
-                X_reference, X_target[rows], method=method, n_bootstrap=0,
-                n_null=GROUP_NULL_SPLITS, random_state=seed,
-                groups_a=groups_reference, groups_b=_enough_groups(groups_target, rows),
+                X_reference,
+                X_target[rows],
+                method=method,
+                n_bootstrap=0,
+                n_null=GROUP_NULL_SPLITS,
+                random_state=seed,
+                groups_a=groups_reference,
+                groups_b=_enough_groups(groups_target, rows),
             )
             record.update(
-                distance=result.value, null_level=result.null_level,
-                distance_ratio=result.ratio, p_value=result.p_value,
+                distance=result.value,
+                null_level=result.null_level,
+                distance_ratio=result.ratio,
+                p_value=result.p_value,
             )
         records.append(record)
     if grouping.edges is None:

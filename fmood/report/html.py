@@ -3,6 +3,7 @@
 Jinja2 autoescaping escapes every value put into the page (file names, DICOM fields, CSV
 columns and values), so no data can add markup or scripts.
 """
+
 from __future__ import annotations
 
 import math
@@ -102,8 +103,10 @@ def render(page: Page) -> str:
         map_note=page.embedding_map.note,
         map_subsampled=max(page.n_reference, page.n_target) > MAP_MAX_POINTS,
         map_max=MAP_MAX_POINTS,
-        groups=[{"column": column, "rows": [_group_row(r) for r in records]}
-                for column, records in page.groups.items()],
+        groups=[
+            {"column": column, "rows": [_group_row(r) for r in records]}
+            for column, records in page.groups.items()
+        ],
         max_group_values=MAX_CATEGORIES,
         n_bins=N_BINS,
         max_numeric_values=MAX_NUMERIC_CATEGORIES,
@@ -191,7 +194,7 @@ def agreement_notes(agreement: dict[str, Any]) -> list[str]:
     names = list(agreement["spearman"])
     notes = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             rho = agreement["spearman"][a][b]
             if rho is None:
                 continue

@@ -1,4 +1,5 @@
 """What a report is built from: two stores of one backbone, a detector, the per-image groups."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ The three files are written into a staging directory next to ``out_dir`` that th
 ``out_dir`` in one rename, so a run that fails at any point leaves the previous report (or
 nothing) in place, never a mix of old and new files.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,11 @@ def scores_table(
         meta["frame"] = pd.Series([pd.NA] * len(meta), dtype="Int64")
     ordered = ["path", "frame"] + [c for c in meta.columns if c not in ("path", "frame")]
     meta = meta[ordered]
-    ours = set(table.columns) | {"target_id", "nearest_reference_ids",
-                                 "nearest_reference_distances"}
+    ours = set(table.columns) | {
+        "target_id",
+        "nearest_reference_ids",
+        "nearest_reference_distances",
+    }
     meta = meta.rename(columns={c: f"metadata_{c}" for c in meta.columns if c in ours})
     assessed = table.reset_index(drop=True)
     out = pd.concat(

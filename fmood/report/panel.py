@@ -1,4 +1,5 @@
 """A one-file thumbnail panel: a query image beside its nearest stored images."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,7 +47,10 @@ _HIDDEN = ("query", "rank", "id", "distance", "file_sha256")
 
 
 def write_panel(
-    out: Path, image_path: str, frames: list[int | None], query_fields: list[list[tuple[str, str]]],
+    out: Path,
+    image_path: str,
+    frames: list[int | None],
+    query_fields: list[list[tuple[str, str]]],
     neighbours: pd.DataFrame,
 ) -> None:
     """Write the panel for ``image_path`` (one row per frame) and its neighbour table.
@@ -58,22 +62,28 @@ def write_panel(
     queries = []
     for q, (frame, fields) in enumerate(zip(frames, query_fields, strict=True)):
         rows = neighbours[neighbours["query"] == q]
-        queries.append({
-            "frame": frame,
-            "fields": fields,
-            "thumb": thumbnail(image_path, frame),
-            "neighbors": [
-                {
-                    "rank": int(row["rank"]),
-                    "id": int(row["id"]),
-                    "distance": f"{float(row['distance']):.4g}",
-                    "thumb": thumbnail(row.get("path"), row.get("frame"),
-                                       row.get("pixels_withheld")),
-                    "fields": [(str(k), str(v)) for k, v in row.items()
-                               if k not in _HIDDEN and pd.notna(v)],
-                }
-                for _, row in rows.iterrows()
-            ],
-        })
+        queries.append(
+            {
+                "frame": frame,
+                "fields": fields,
+                "thumb": thumbnail(image_path, frame),
+                "neighbors": [
+                    {
+                        "rank": int(row["rank"]),
+                        "id": int(row["id"]),
+                        "distance": f"{float(row['distance']):.4g}",
+                        "thumb": thumbnail(
+                            row.get("path"), row.get("frame"), row.get("pixels_withheld")
+                        ),
+                        "fields": [
+                            (str(k), str(v))
+                            for k, v in row.items()
+                            if k not in _HIDDEN and pd.notna(v)
+                        ],
+                    }
+                    for _, row in rows.iterrows()
+                ],
+            }
+        )
     html = _TEMPLATE.render(query={"name": str(image_path)}, queries=queries)
     write_atomic(Path(out), lambda tmp: tmp.write_text(html, encoding="utf-8"))

@@ -3,6 +3,7 @@
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot), so no global
 state or interactive backend is touched and nothing is left open.
 """
+
 from __future__ import annotations
 
 import base64
@@ -50,10 +51,23 @@ def degree_figure(
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
     bins = np.linspace(0.0, 1.0, 21)
-    left.hist(1 - calibration_p, bins=bins, density=True, color=REFERENCE_COLOUR, alpha=0.6,
-              label=f"reference calibration part (n={calibration_p.size})")
-    left.hist(1 - target_p, bins=bins, density=True, histtype="step", linewidth=2,
-              color=TARGET_COLOUR, label=f"target (n={target_p.size})")
+    left.hist(
+        1 - calibration_p,
+        bins=bins,
+        density=True,
+        color=REFERENCE_COLOUR,
+        alpha=0.6,
+        label=f"reference calibration part (n={calibration_p.size})",
+    )
+    left.hist(
+        1 - target_p,
+        bins=bins,
+        density=True,
+        histtype="step",
+        linewidth=2,
+        color=TARGET_COLOUR,
+        label=f"target (n={target_p.size})",
+    )
     left.set_xlabel("OOD degree (1 - p)")
     left.set_ylabel("density")
     left.set_title("OOD degree")
@@ -68,8 +82,13 @@ def degree_figure(
         ecdf = np.arange(1, surprise.size + 1) / surprise.size
         right.step(surprise, ecdf, where="post", color=colour, linewidth=2, label=label)
     threshold = -np.log10(max(bh_cutoff, floor))
-    right.axvline(threshold, color=FLAGGED_COLOUR, linestyle="--", linewidth=1,
-                  label=f"flag threshold (BH, FDR {alpha:g}): surprise {threshold:.2g}")
+    right.axvline(
+        threshold,
+        color=FLAGGED_COLOUR,
+        linestyle="--",
+        linewidth=1,
+        label=f"flag threshold (BH, FDR {alpha:g}): surprise {threshold:.2g}",
+    )
     top = max(threshold, float(np.max(-np.log10(np.maximum(target_p, floor)), initial=0.0)))
     surprise_axis(right.xaxis, right.set_xscale, top)
     right.set_xlim(left=0)
@@ -109,14 +128,35 @@ def map_figure(mapped: EmbeddingMap, flagged: np.ndarray) -> str:
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.subplots()
     shown = flagged[mapped.target_rows]
-    ax.scatter(mapped.target[~shown, 0], mapped.target[~shown, 1], s=9, color=TARGET_COLOUR,
-               alpha=0.45, linewidths=0, label=f"target, not flagged ({int((~shown).sum())})")
-    ax.scatter(mapped.target[shown, 0], mapped.target[shown, 1], s=16, color=FLAGGED_COLOUR,
-               marker="x", linewidths=1, alpha=0.6,
-               label=f"target, flagged ({int(shown.sum())})")
+    ax.scatter(
+        mapped.target[~shown, 0],
+        mapped.target[~shown, 1],
+        s=9,
+        color=TARGET_COLOUR,
+        alpha=0.45,
+        linewidths=0,
+        label=f"target, not flagged ({int((~shown).sum())})",
+    )
+    ax.scatter(
+        mapped.target[shown, 0],
+        mapped.target[shown, 1],
+        s=16,
+        color=FLAGGED_COLOUR,
+        marker="x",
+        linewidths=1,
+        alpha=0.6,
+        label=f"target, flagged ({int(shown.sum())})",
+    )
     # Drawn last, see-through: the reference stays visible where the target covers it.
-    ax.scatter(mapped.reference[:, 0], mapped.reference[:, 1], s=10, color=REFERENCE_MAP_COLOUR,
-               alpha=0.35, linewidths=0, label=f"reference ({len(mapped.reference)}), on top")
+    ax.scatter(
+        mapped.reference[:, 0],
+        mapped.reference[:, 1],
+        s=10,
+        color=REFERENCE_MAP_COLOUR,
+        alpha=0.35,
+        linewidths=0,
+        label=f"reference ({len(mapped.reference)}), on top",
+    )
     axis = "PC" if mapped.method == "PCA" else mapped.method
     ax.set_xlabel(f"{axis} 1")
     ax.set_ylabel(f"{axis} 2")

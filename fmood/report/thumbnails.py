@@ -5,6 +5,7 @@ Pixels that may identify the patient are never shown: a DICOM file whose header 
 nothing) or an image whose stored metadata has ``pixels_withheld`` (embedded with
 ``identifiable_pixels="embed"``) gets the placeholder "pixels withheld: <reason>".
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,7 +59,7 @@ class ThumbnailMaker:
         try:
             image = _pick(images, frame)
             return Thumbnail(_encode(image.pixels, self.size))
-        except Exception as err:  # noqa: BLE001 - an odd frame must not stop the report
+        except Exception as err:
             return Thumbnail(None, _one_line(err))
 
     def _read(self, path: str) -> list[Image] | Exception:
@@ -69,7 +70,7 @@ class ThumbnailMaker:
             images: list[Image] | Exception = read_image(path)
             if not images:
                 images = ValueError(f"{path}: the file holds no image")
-        except Exception as err:  # noqa: BLE001 - any unreadable file becomes a placeholder
+        except Exception as err:
             images = err
         self._files[path] = images
         if len(self._files) > _CACHE_FILES:
@@ -116,5 +117,5 @@ def _reason(err: BaseException, path: str) -> str:
         return withheld_reason(err.reason)
     text = " ".join(str(err).split())
     if text.startswith(f"{path}: "):
-        text = text[len(path) + 2:]
+        text = text[len(path) + 2 :]
     return text or type(err).__name__

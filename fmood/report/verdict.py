@@ -18,6 +18,7 @@ Status rule (both halves are documented in the report's footer and in ``summary.
 
 The status is the stronger of the two: "strongly shifted", "shifted" or "in-distribution".
 """
+
 from __future__ import annotations
 
 import math
@@ -66,7 +67,8 @@ def status_rule(method: str) -> dict[str, object]:
     else:
         rule["distance"] = f"{SHIFTED} when the bootstrap interval lies above the null level"
     rule["flagged_share"] = {
-        SHIFTED: FLAGGED_THRESHOLDS[0], STRONGLY_SHIFTED: FLAGGED_THRESHOLDS[1]
+        SHIFTED: FLAGGED_THRESHOLDS[0],
+        STRONGLY_SHIFTED: FLAGGED_THRESHOLDS[1],
     }
     rule["status"] = "the stronger of the distance level and the flagged-share level"
     return rule
@@ -92,8 +94,14 @@ def flagged_level(flagged_share: float) -> int:
     return 2 if flagged_share >= strong else 1 if flagged_share >= shifted else 0
 
 
-def judge(result: DistanceResult, flagged_share: float, n_flagged: int, n_target: int,
-          alpha: float, small_reference: bool = False) -> Verdict:
+def judge(
+    result: DistanceResult,
+    flagged_share: float,
+    n_flagged: int,
+    n_target: int,
+    alpha: float,
+    small_reference: bool = False,
+) -> Verdict:
     """The status and the headline sentence for a distance result and a flagged share.
 
     With a ``small_reference`` (see :func:`small_reference_note`) flags alone raise the status
@@ -123,7 +131,9 @@ def _distance_clause(result: DistanceResult) -> str:
         detail += f", permutation p = {_num(result.p_value)}"
     ratio = result.ratio
     if ratio is None:
-        return f"The target's distance from the reference has no null level to compare with ({detail})"
+        return (
+            f"The target's distance from the reference has no null level to compare with ({detail})"
+        )
     if math.isinf(ratio):
         return (
             "The target differs from the reference, whose own parts are indistinguishable "
@@ -198,9 +208,15 @@ def concentrated_group(
                 continue
             if rest_share > 0 and record["flagged_share"] < CONCENTRATION_LIFT * rest_share:
                 continue
-            found = {"column": column, "value": record["value"], "n": record["n"],
-                     "n_flagged": record["n_flagged"], "n_reference": record["n_reference"],
-                     "share_of_flags": share_of_flags, "rest_share": rest_share}
+            found = {
+                "column": column,
+                "value": record["value"],
+                "n": record["n"],
+                "n_flagged": record["n_flagged"],
+                "n_reference": record["n_reference"],
+                "share_of_flags": share_of_flags,
+                "rest_share": rest_share,
+            }
             if best is None or share_of_flags > best["share_of_flags"]:
                 best = found
     return best
@@ -224,8 +240,13 @@ def small_reference_note(detector: Any) -> str | None:
 
 
 def next_steps(
-    verdict: Verdict, n_flagged: int, n_target: int, n_borderline: int,
-    groups: dict[str, list[dict[str, Any]]], alpha: float, caveat: str | None = None,
+    verdict: Verdict,
+    n_flagged: int,
+    n_target: int,
+    n_borderline: int,
+    groups: dict[str, list[dict[str, Any]]],
+    alpha: float,
+    caveat: str | None = None,
 ) -> str:
     """What the verdict implies, in a few factual sentences built from the numbers.
 

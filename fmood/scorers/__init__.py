@@ -3,6 +3,7 @@
 Higher scores mean more out-of-distribution everywhere. Scorers are registered by name
 (:func:`get_scorer`, :func:`available_scorers`), so a configuration can say ``"knn"``.
 """
+
 from fmood.scorers.base import BaseScorer, available_scorers, get_scorer
 from fmood.scorers.block import BlockScorer, block_scorers
 from fmood.scorers.gmm import GMMScorer

@@ -5,6 +5,7 @@ samples than features the (n, n) Gram matrix of the centred rows (``gram``), who
 give the covariance's at O(n^2 d) cost instead of O(d^3). The covariance of n centred points has
 rank < n, so every direction outside their span has the same (shrunk) variance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ class Scatter:
     @property
     def moments(self) -> Moments:
         cov = self.covariance
-        return Moments(float(np.trace(cov)), float(np.sum(cov**2)), self.sum_fourth, self.n, cov.shape[0])
+        return Moments(
+            float(np.trace(cov)), float(np.sum(cov**2)), self.sum_fourth, self.n, cov.shape[0]
+        )
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,9 @@ def gram_rows(batch_size: int, d: int) -> int:
     return max(1, min(check_positive_int(batch_size, "batch_size"), 2**22 // d))
 
 
-def gram(X: np.ndarray, means: np.ndarray, inverse: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> Gram:
+def gram(
+    X: np.ndarray, means: np.ndarray, inverse: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Gram:
     """Spectrum of the covariance of ``X`` (n, d) around ``means[inverse]``, in O(n^2 d).
 
     Works on blocks of columns: one (n, batch_size) float64 block at a time, plus the (n, n)
@@ -142,11 +147,15 @@ def gram(X: np.ndarray, means: np.ndarray, inverse: np.ndarray, batch_size: int 
     for cols in batched(d, batch_size):
         basis[cols] = centred(cols).T @ (U / np.sqrt(w))
     diag = np.diag(G)
-    moments = Moments(float(diag.sum()) / n, float(np.sum(G**2)) / n**2, float(np.sum(diag**2)), n, d)
+    moments = Moments(
+        float(diag.sum()) / n, float(np.sum(G**2)) / n**2, float(np.sum(diag**2)), n, d
+    )
     return Gram(w / n, basis, moments)
 
 
-def scatter(X: np.ndarray, means: np.ndarray, inverse: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> Scatter:
+def scatter(
+    X: np.ndarray, means: np.ndarray, inverse: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Scatter:
     """Scatter of ``X`` (n, d) around ``means[inverse]``, accumulated block by block in float64.
 
     Only one (batch_size, d) float64 block exists at a time, never a centred copy of X.
@@ -179,7 +188,11 @@ def shrinkage_weight(s: Moments, shrinkage: str | float) -> float:
         alpha = frob / d**2
         den = (n + 1) * (alpha - mu**2 / d)
         return 1.0 if den == 0 else min((alpha + mu**2) / den, 1.0)
-    if isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0.0 <= shrinkage <= 1.0:
+    if (
+        isinstance(shrinkage, (int, float))
+        and not isinstance(shrinkage, bool)
+        and 0.0 <= shrinkage <= 1.0
+    ):
         return float(shrinkage)
     raise InvalidInputError(
         f"shrinkage must be 'ledoit-wolf', 'oas', a float in [0, 1] or None, got {shrinkage!r}"

@@ -1,4 +1,5 @@
 """The contract every scorer follows, and the registry that finds scorers by name."""
+
 from __future__ import annotations
 
 import inspect
@@ -17,7 +18,7 @@ from fmood._validation import (
 )
 from fmood.errors import InvalidInputError
 
-_REGISTRY: dict[str, type["BaseScorer"]] = {}
+_REGISTRY: dict[str, type[BaseScorer]] = {}
 S = TypeVar("S", bound=type["BaseScorer"])
 T = TypeVar("T")
 
@@ -98,17 +99,23 @@ def check_state(
     for key, (kinds, _) in spec.items():
         if arrays[key].dtype.kind not in kinds:
             expected = " or ".join(_KIND_NAMES[k] for k in kinds)
-            raise InvalidInputError(f"{owner} state: {key} has dtype {arrays[key].dtype}, expected {expected}")
+            raise InvalidInputError(
+                f"{owner} state: {key} has dtype {arrays[key].dtype}, expected {expected}"
+            )
     sizes = dict(sizes or {})
     for key, (kinds, shape) in spec.items():
         if shape == () and arrays[key].ndim == 0 and kinds == "iu":
             if arrays[key] < 1 or sizes.get(key, arrays[key]) != arrays[key]:
                 expected = sizes.get(key, ">= 1")
-                raise InvalidInputError(f"{owner} state: {key} is {arrays[key]}, expected {expected}")
+                raise InvalidInputError(
+                    f"{owner} state: {key} is {arrays[key]}, expected {expected}"
+                )
             sizes[key] = int(arrays[key])
     for key, (kinds, shape) in spec.items():
         array = arrays[key]
-        bound = tuple(sizes.setdefault(s, n) if isinstance(s, str) else s for s, n in zip(shape, array.shape))
+        bound = tuple(
+            sizes.setdefault(s, n) if isinstance(s, str) else s for s, n in zip(shape, array.shape)
+        )
         if array.ndim != len(shape) or array.shape != bound or 0 in array.shape:
             wanted = ", ".join(f"{s}={sizes[s]}" if s in sizes else str(s) for s in shape)
             empty = ", with no empty axis" if 0 in array.shape else ""
@@ -146,7 +153,7 @@ class BaseScorer(Parameters):
     #: Whether ``fit`` uses class labels ``y`` when given.
     uses_labels: ClassVar[bool] = False
 
-    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> "BaseScorer":
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> BaseScorer:
         """Fit on in-distribution embeddings.
 
         Parameters
@@ -184,7 +191,7 @@ class BaseScorer(Parameters):
             if key.endswith("_") and not key.startswith("_")
         }
 
-    def set_state(self, state: dict[str, np.ndarray]) -> "BaseScorer":
+    def set_state(self, state: dict[str, np.ndarray]) -> BaseScorer:
         """Restore what :meth:`get_state` returned; returns self.
 
         Raises :class:`InvalidInputError` when an array is missing, unexpected, or of the wrong

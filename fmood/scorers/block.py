@@ -7,6 +7,7 @@ combination, keeps an early layer's acquisition evidence from being drowned by t
 final layer: Lee et al.'s feature ensemble (NeurIPS 2018), and OpenMIBOOD's finding that
 scanner shift is visible to a multi-layer Mahalanobis ensemble only (Gutbrod et al., 2025).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -62,9 +63,7 @@ class BlockScorer(BaseScorer):
     """
 
     name = "block"
-    reference = (
-        "Lee et al., NeurIPS 2018 (feature ensemble); Gutbrod et al., OpenMIBOOD, CVPR 2025"
-    )
+    reference = "Lee et al., NeurIPS 2018 (feature ensemble); Gutbrod et al., OpenMIBOOD, CVPR 2025"
 
     def __init__(
         self,
@@ -132,7 +131,7 @@ class BlockScorer(BaseScorer):
         n_features = check_state(own, {FEATURES: ("iu", ())}, f"scorer {self.name!r}")[FEATURES]
         columns = self._columns(n_features)
         try:
-            inner.set_state({k[len(_INNER):]: v for k, v in state.items() if k.startswith(_INNER)})
+            inner.set_state({k[len(_INNER) :]: v for k, v in state.items() if k.startswith(_INNER)})
         except InvalidInputError as err:
             raise InvalidInputError(f"block scorer {self.label}: {err}") from None
         width = columns.stop - columns.start

@@ -4,6 +4,7 @@ A classic density baseline (e.g. the GMM detector of pytorch-ood, and Morteza & 
 Guarantees for Understanding Out-of-distribution Detection", AAAI 2022); component count chosen
 by the Bayesian information criterion (Schwarz 1978).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -86,9 +87,7 @@ class GMMScorer(BaseScorer):
         mixture = self._select_mixture(Z)
         self.pca_mean_ = pca.mean_.astype(np.float32)
         # Whitened projection as one matrix: z = (x - mean) @ projection_.
-        self.projection_ = (pca.components_.T / np.sqrt(pca.explained_variance_)).astype(
-            np.float32
-        )
+        self.projection_ = (pca.components_.T / np.sqrt(pca.explained_variance_)).astype(np.float32)
         self.weights_ = mixture.weights_
         self.means_ = mixture.means_
         self.precisions_cholesky_ = mixture.precisions_cholesky_

@@ -2,6 +2,7 @@
 
 Sun, Ming, Zhu & Li, "Out-of-Distribution Detection with Deep Nearest Neighbors", ICML 2022.
 """
+
 from __future__ import annotations
 
 import numpy as np

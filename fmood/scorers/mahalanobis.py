@@ -4,6 +4,7 @@ Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribut
 Adversarial Attacks", NeurIPS 2018; Mahalanobis++: Mueller & Hein, "Mahalanobis++: Improving OOD
 Detection via Feature Normalization", ICML 2025.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -134,7 +135,11 @@ class MahalanobisScorer(BaseScorer):
     def _score(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
         # The Gram form whitens in float64 to (rows, rank + d): fewer rows keep it bounded.
-        chunk_rows = self.batch_size if hasattr(self, "whitener_") else gram_rows(self.batch_size, X.shape[1])
+        chunk_rows = (
+            self.batch_size
+            if hasattr(self, "whitener_")
+            else gram_rows(self.batch_size, X.shape[1])
+        )
         for rows in batched(X.shape[0], chunk_rows):
             chunk = l2_normalize(X[rows]) if self.normalize else X[rows]
             if self._index is None:

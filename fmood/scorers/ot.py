@@ -6,6 +6,7 @@ problems", Math. Comp. 2018; solver: POT (Flamary et al., JMLR 2021). Batch-leve
 signal follows e.g. Lu et al., "Out-of-distribution Detection via Optimal Transport"
 (ICCV 2023).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,7 +76,9 @@ class OTScorer(BaseScorer):
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         self._check_regularisation()
         if X.shape[0] < 2:
-            raise InvalidInputError(f"the OT scorer needs at least 2 reference samples, got {X.shape[0]}")
+            raise InvalidInputError(
+                f"the OT scorer needs at least 2 reference samples, got {X.shape[0]}"
+            )
         import ot  # POT imports torch: ~3 s, paid only when this scorer is used
 
         keep = check_positive_int(self.max_reference, "max_reference")

@@ -3,6 +3,7 @@
 Ren, Fort, Liu, Roy, Padhy & Lakshminarayanan, "A Simple Fix to Mahalanobis Distance for
 Improving Near-OOD Detection", ICML 2021 UDL workshop (arXiv:2106.09022).
 """
+
 from __future__ import annotations
 
 import warnings

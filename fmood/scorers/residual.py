@@ -6,6 +6,7 @@ OpenMIBOOD evaluates (Gutbrod et al., "OpenMIBOOD: Open Medical Imaging Benchmar
 Out-Of-Distribution Detection", CVPR 2025), where feature-space methods beat
 probability-based ones in most settings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,7 +80,9 @@ class ResidualScorer(BaseScorer):
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         n, d = X.shape
         if n < 2:
-            raise InvalidInputError(f"the residual scorer needs at least 2 reference samples, got {n}")
+            raise InvalidInputError(
+                f"the residual scorer needs at least 2 reference samples, got {n}"
+            )
         if self.normalize:
             X = l2_normalize(X)
         if self.n_components == "auto":
@@ -116,7 +119,9 @@ class ResidualScorer(BaseScorer):
         out = np.empty(X.shape[0], dtype=np.float64)
         if hasattr(self, "complement_"):
             for rows in batched(X.shape[0], self.batch_size):
-                out[rows] = np.linalg.norm((self._rows(X, rows) - self.mean_) @ self.complement_, axis=1)
+                out[rows] = np.linalg.norm(
+                    (self._rows(X, rows) - self.mean_) @ self.complement_, axis=1
+                )
             return out
         # Gram form: subtract the projection in float64, which keeps small residuals exact.
         principal = self.principal_.astype(np.float64)

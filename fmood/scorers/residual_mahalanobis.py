@@ -8,6 +8,7 @@ collapses the anisotropic structure of the residual. Here the autoencoder is the
 one, the top principal subspace (Baldi & Hornik 1989), so the fit is closed-form and
 deterministic.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -81,7 +82,9 @@ class ResidualMahalanobisScorer(BaseScorer):
     """
 
     name = "residual_mahalanobis"
-    reference = "MaRS: Di Salvo, Doerrich & Ledig, MICCAI 2026 (arXiv:2606.22649), linear-autoencoder form"
+    reference = (
+        "MaRS: Di Salvo, Doerrich & Ledig, MICCAI 2026 (arXiv:2606.22649), linear-autoencoder form"
+    )
 
     def __init__(
         self,
@@ -158,7 +161,11 @@ class ResidualMahalanobisScorer(BaseScorer):
             "residual_scale_": ("f", ("residual",)),
         }
         if "principal_" in state or "outside_scale_" in state:
-            return {**spec, "principal_": ("f", (FEATURES, "components")), "outside_scale_": ("f", ())}
+            return {
+                **spec,
+                "principal_": ("f", (FEATURES, "components")),
+                "outside_scale_": ("f", ()),
+            }
         return spec
 
     def _score(self, X: np.ndarray) -> np.ndarray:

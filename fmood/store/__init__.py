@@ -1,4 +1,5 @@
 """Persistent, FAISS-searchable storage of embeddings and per-image metadata."""
+
 from fmood.store.feature_store import FeatureStore
 from fmood.store.fingerprint import Fingerprint
 from fmood.store.index import build_index, search, to_device, train_and_add, train_index

@@ -3,6 +3,7 @@
 A store changes only through these, so a process killed at any instant leaves every
 file either in its old state or its new one, never half-written under its final name.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -10,9 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from fmood.errors import OutputConflictError
 from fmood.store.layout import TMP_SUFFIX

@@ -16,13 +16,13 @@ The manifest also records what each add wrote (sizes, row counts, SHA-256 of the
 vector bytes, of each metadata part and of the index; see :mod:`fmood.store.manifest`):
 sizes are checked on every open, hashes by :meth:`FeatureStore.verify`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping
 
 import faiss
 import numpy as np
@@ -356,7 +356,7 @@ class FeatureStore:
 
     def _add_rows(self, index: faiss.Index, rows: np.ndarray, start: int, stop: int) -> None:
         for s in range(start, stop, _ADD_BATCH):
-            index.add(self._for_index(rows[s:min(s + _ADD_BATCH, stop)], "vectors", s))
+            index.add(self._for_index(rows[s : min(s + _ADD_BATCH, stop)], "vectors", s))
 
     def _for_index(self, X: np.ndarray, name: str, offset: int = 0) -> np.ndarray:
         """Rows as the index holds them: unit length for cosine (copied), as they are for l2."""
@@ -450,7 +450,7 @@ class FeatureStore:
         read, keys = self._keys.get(columns, ((), set()))
         if parts[: len(read)] != read:  # not an extension of what was read: start over
             read, keys = (), set()
-        for name in parts[len(read):]:
+        for name in parts[len(read) :]:
             keys.update(part_keys(self._path / METADATA_DIR / name, columns))
         self._keys[columns] = (parts, keys)
         return keys
@@ -495,8 +495,12 @@ class FeatureStore:
 
             write_atomic(self._path / INDEX, write_index)
         new = old.after_add(
-            stop, part, stop if ann is not None else None, span=span,
-            part_sum=(part_sum, table.num_rows), index_sum=index_sum[0] if index_sum else None,
+            stop,
+            part,
+            stop if ann is not None else None,
+            span=span,
+            part_sum=(part_sum, table.num_rows),
+            index_sum=index_sum[0] if index_sum else None,
         )
         write_manifest(self._path, new)
         # Committed: bring the in-memory state up to date without re-reading anything.
@@ -630,8 +634,8 @@ class FeatureStore:
         squared = np.empty((n, wanted), dtype=np.float32)
         ids = np.empty((n, wanted), dtype=np.int64)
         for s in range(0, n, batch_size):
-            chunk = self._for_index(Q[s:s + batch_size], "queries", s)
-            squared[s:s + batch_size], ids[s:s + batch_size] = search(
+            chunk = self._for_index(Q[s : s + batch_size], "queries", s)
+            squared[s : s + batch_size], ids[s : s + batch_size] = search(
                 self._device_index,
                 chunk,
                 wanted,
@@ -715,7 +719,8 @@ def _size_problems(path: Path, m: Manifest) -> list[str]:
     previous = sums.vectors[0].start if sums.vectors else m.count
     for span in sums.vectors:
         if span.start != previous or (span.byte_start, span.byte_stop) != (
-            span.start * row_bytes, span.stop * row_bytes
+            span.start * row_bytes,
+            span.stop * row_bytes,
         ):
             problems.append(
                 f"{vectors}: {manifest} says rows {span.start} to {span.stop} are bytes "
@@ -788,27 +793,35 @@ def _index_note(path: Path, m: Manifest) -> list[str]:
             f"{path / INDEX}: does not match the sha256 {path / MANIFEST} recorded for it and "
             f"is not an index of the store's {m.index_count} {m.dim}-d vectors; {_RESTORE}"
         )
-    return [f"{path / INDEX} differs from the one {path / MANIFEST} recorded: an add that did "
-            "not commit rewrote it (it holds the committed vectors; the next add replaces it), "
-            "or it was replaced; it is derived data, so if no add was interrupted, rebuild it "
-            "by copying the store's vectors into a new store"]
+    return [
+        f"{path / INDEX} differs from the one {path / MANIFEST} recorded: an add that did "
+        "not commit rewrote it (it holds the committed vectors; the next add replaces it), "
+        "or it was replaced; it is derived data, so if no add was interrupted, rebuild it "
+        "by copying the store's vectors into a new store"
+    ]
 
 
 def _unchecked(path: Path, m: Manifest) -> list[str]:
     """What :meth:`FeatureStore.verify` could only check by size."""
     sums = m.checksums
     if sums is None:
-        return [f"{path / MANIFEST} records no checksums (written by an older fmood): sizes "
-                "and row counts were checked, contents were not"]
+        return [
+            f"{path / MANIFEST} records no checksums (written by an older fmood): sizes "
+            "and row counts were checked, contents were not"
+        ]
     notes = []
     first = sums.vectors[0].start if sums.vectors else m.count
     if first:
-        notes.append(f"{path / VECTORS}: rows 0 to {first} have no checksum (added by an older "
-                     "fmood): their size was checked, their contents were not")
+        notes.append(
+            f"{path / VECTORS}: rows 0 to {first} have no checksum (added by an older "
+            "fmood): their size was checked, their contents were not"
+        )
     bare = [p for p in m.metadata_parts if sums.part(p) is None]
     if bare:
-        notes.append(f"{len(bare)} metadata part(s) have no checksum (written by an older "
-                     f"fmood), e.g. {bare[0]}: their row counts were checked")
+        notes.append(
+            f"{len(bare)} metadata part(s) have no checksum (written by an older "
+            f"fmood), e.g. {bare[0]}: their row counts were checked"
+        )
     if m.index_count is not None and sums.index is None:
         notes.append(f"{path / INDEX} has no checksum (written by an older fmood)")
     return notes

@@ -1,8 +1,10 @@
 """Identity of the backbone that produced a set of embeddings."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from fmood.errors import InvalidInputError
 

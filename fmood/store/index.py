@@ -3,6 +3,7 @@
 Shared by the feature store and the KNN scorer. Distances are returned as FAISS gives them:
 squared L2 for ``metric="l2"``, inner product for ``metric="ip"``.
 """
+
 from __future__ import annotations
 
 import faiss
@@ -127,7 +128,7 @@ def train_index(index: faiss.Index, X: ArrayLike) -> None:
         raise InvalidInputError(
             f"this index needs at least {needed} vectors to train (ideally "
             f"{recommended_training_points(index)}), got {X.shape[0]}; add more vectors or "
-            "choose a smaller index (fewer IVF lists, or \"Flat\")"
+            'choose a smaller index (fewer IVF lists, or "Flat")'
         )
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:

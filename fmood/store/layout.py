@@ -1,4 +1,5 @@
 """File names of a feature store directory, in one place so readers and writers agree."""
+
 from __future__ import annotations
 
 import re

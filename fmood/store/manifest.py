@@ -9,6 +9,7 @@ range it appended (:class:`VectorSpan`), and verify rehashes each range once. Th
 opens, and verify says what it could not check. So is ``blocks``, the layer blocks of the
 vectors (name and width of each, in concatenation order); a store without it has one block.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,8 +100,11 @@ class VectorSpan:
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [self.start, self.stop], "bytes": [self.byte_start, self.byte_stop],
-                "sha256": self.sha256}
+        return {
+            "rows": [self.start, self.stop],
+            "bytes": [self.byte_start, self.byte_stop],
+            "sha256": self.sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,9 @@ class Checksums:
         return {
             "algorithm": "sha256",
             "vectors": [span.to_dict() for span in self.vectors],
-            "metadata_parts": {name: {**total.to_dict(), "rows": rows}
-                               for name, total, rows in self.parts},
+            "metadata_parts": {
+                name: {**total.to_dict(), "rows": rows} for name, total, rows in self.parts
+            },
             "index": None if self.index is None else self.index.to_dict(),
         }
 
@@ -268,7 +273,7 @@ def _parse(raw: object, path: Path) -> Manifest:
         return StoreCorruptError(f"{path} is damaged: {what}; restore it from a backup")
 
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
-        raise corrupt(f"it does not declare \"format\": \"{FORMAT_NAME}\"")
+        raise corrupt(f'it does not declare "format": "{FORMAT_NAME}"')
     version = raw.get("format_version")
     if not _is_int(version) or version < 1:
         raise corrupt(f"format_version is {version!r}, expected a positive integer")
@@ -278,8 +283,20 @@ def _parse(raw: object, path: Path) -> Manifest:
             f"{path} has store format version {version}, but this fmood ({_fmood_version()}) "
             f"reads only up to version {FORMAT_VERSION}; upgrade fmood (pip install -U fmood)"
         )
-    missing = [k for k in ("dim", "count", "dtype", "metric", "index", "fingerprint",
-                           "metadata_parts", "index_count") if k not in raw]
+    missing = [
+        k
+        for k in (
+            "dim",
+            "count",
+            "dtype",
+            "metric",
+            "index",
+            "fingerprint",
+            "metadata_parts",
+            "index_count",
+        )
+        if k not in raw
+    ]
     if missing:
         raise corrupt(f"missing key(s) {missing}")
     dim, count, index_count = raw["dim"], raw["count"], raw["index_count"]
@@ -337,8 +354,9 @@ def _parse_checksums(raw: object, corrupt: Any) -> Checksums | None:
             for name, p in raw["metadata_parts"].items()
         )
         index = raw["index"]
-        index_sum = None if index is None else FileSum(_ints([index["size"]], 1)[0],
-                                                       _hex(index["sha256"]))
+        index_sum = (
+            None if index is None else FileSum(_ints([index["size"]], 1)[0], _hex(index["sha256"]))
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise corrupt(f"bad checksums ({type(e).__name__}: {e})") from None
     if not all(is_part_name(name) for name, _, _ in parts):
@@ -347,8 +365,10 @@ def _parse_checksums(raw: object, corrupt: Any) -> Checksums | None:
 
 
 def _ints(values: object, n: int) -> list[int]:
-    if not isinstance(values, list) or len(values) != n or not all(
-        _is_int(v) and v >= 0 for v in values
+    if (
+        not isinstance(values, list)
+        or len(values) != n
+        or not all(_is_int(v) and v >= 0 for v in values)
     ):
         raise ValueError(f"expected {n} non-negative integer(s), got {values!r}")
     return values

@@ -1,4 +1,5 @@
 """Per-image metadata: validated into Arrow tables, one parquet part per add."""
+
 from __future__ import annotations
 
 import os

@@ -1,8 +1,9 @@
 """Result of a nearest-neighbour search in a feature store."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,14 @@ class Neighbors:
         n, k = self.ids.shape
         found = self.ids.ravel() >= 0
         ids = self.ids.ravel()[found]
-        base = pd.DataFrame({
-            "query": np.repeat(np.arange(n, dtype=np.int64), k)[found],
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n)[found],
-            "id": ids,
-            "distance": self.distances.ravel()[found],
-        })
+        base = pd.DataFrame(
+            {
+                "query": np.repeat(np.arange(n, dtype=np.int64), k)[found],
+                "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n)[found],
+                "id": ids,
+                "distance": self.distances.ravel()[found],
+            }
+        )
         meta = self._metadata().iloc[ids].reset_index(drop=True)
         meta = meta.rename(columns={c: f"neighbor_{c}" for c in meta.columns if c in _BASE_COLUMNS})
         return pd.concat([base, meta], axis=1)

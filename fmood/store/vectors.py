@@ -1,4 +1,5 @@
 """The raw vector file: row-major little-endian float32, appended to, memory-mapped to read."""
+
 from __future__ import annotations
 
 import hashlib

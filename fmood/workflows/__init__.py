@@ -3,6 +3,7 @@
 ``explain_image`` and the store helpers run with the core install; ``compare`` and
 ``report`` need the 'fmood[all]' extras (torch, the report's packages).
 """
+
 from fmood._extras import MissingExtraError, missing_extra
 from fmood.workflows.neighbors import ImageExplanation, explain_image
 from fmood.workflows.sources import backbone_of_store, is_store, store_for
@@ -11,8 +12,10 @@ try:
     from fmood.workflows.compare import ComparisonResult, compare
     from fmood.workflows.report import report
 except ImportError as exc:
-    _MISSING = exc if isinstance(exc, MissingExtraError) else missing_extra(
-        exc, "fmood.workflows.compare and .report", "all"
+    _MISSING = (
+        exc
+        if isinstance(exc, MissingExtraError)
+        else missing_extra(exc, "fmood.workflows.compare and .report", "all")
     )
     if not isinstance(_MISSING, MissingExtraError):
         raise
@@ -21,6 +24,7 @@ except ImportError as exc:
         if name in ("ComparisonResult", "compare", "report"):
             raise _MISSING
         raise AttributeError(f"module 'fmood.workflows' has no attribute {name!r}")
+
 
 __all__ = [
     "ComparisonResult",

@@ -7,6 +7,7 @@ over its noise floor, the share of target images flagged, and, with a label colu
 how a linear probe trained on the reference fares on the target and whether the OOD evidence
 finds its errors. The table is written as CSV, Markdown, HTML and JSON.
 """
+
 from __future__ import annotations
 
 import gc
@@ -78,7 +79,7 @@ class BackboneSpec:
 
     @property
     def weights(self) -> str:
-        """"pretrained", "random" or "given"."""
+        """ "pretrained", "random" or "given"."""
         if self.backbone is not None:
             return "given"
         return "pretrained" if self.pretrained else "random"
@@ -114,8 +115,10 @@ class ComparisonResult:
     def __str__(self) -> str:
         column, higher_first, _ = RANKINGS[self.rank_by]
         order = "highest" if higher_first else "lowest"
-        head = (f"fmood compare: {len(self.table)} backbones ranked by {self.rank_by} "
-                f"({order} first), written to {printable(self.html_path)}")
+        head = (
+            f"fmood compare: {len(self.table)} backbones ranked by {self.rank_by} "
+            f"({order} first), written to {printable(self.html_path)}"
+        )
         lines = [head]
         for _, row in self.table.iterrows():
             value = row[column]
@@ -152,12 +155,10 @@ def parse_backbones(backbones: str | Sequence[BackboneLike]) -> list[BackboneSpe
             specs.append(BackboneSpec(label, None, None, item))
             continue
         if not isinstance(item, str) or not item.strip():
-            raise InvalidInputError(
-                f"a backbone must be a name or a Backbone, got {item!r}"
-            )
+            raise InvalidInputError(f"a backbone must be a name or a Backbone, got {item!r}")
         label = item.strip()
         pretrained = not label.startswith(RANDOM_PREFIX)
-        name = label if pretrained else label[len(RANDOM_PREFIX):]
+        name = label if pretrained else label[len(RANDOM_PREFIX) :]
         check_name(name, label)
         if label in {s.label for s in specs}:
             raise InvalidInputError(f"backbone {label!r} is listed twice")
@@ -274,10 +275,19 @@ def compare(
         if progress:
             print(f"fmood compare [{i}/{len(specs)}] {printable(spec.label)}", flush=True)
         row, detail = _measure(
-            spec, Path(reference), Path(target), label_column=label_column,
-            store_root=Path(store_root), device=device, seed=seed, alpha=alpha,
-            groups_column=groups_column, batch_size=batch_size, read_options=read_options,
-            throughput_sample=throughput_sample, progress=progress,
+            spec,
+            Path(reference),
+            Path(target),
+            label_column=label_column,
+            store_root=Path(store_root),
+            device=device,
+            seed=seed,
+            alpha=alpha,
+            groups_column=groups_column,
+            batch_size=batch_size,
+            read_options=read_options,
+            throughput_sample=throughput_sample,
+            progress=progress,
         )
         rows.append(row)
         details.append(detail)
@@ -298,8 +308,13 @@ def compare(
     }
     files: ComparisonFiles = compare_output.write_comparison(out, table, details, setup)
     return ComparisonResult(
-        out_dir=out, table=table, rank_by=rank_by, csv_path=files.csv,
-        markdown_path=files.markdown, html_path=files.html, summary_path=files.summary,
+        out_dir=out,
+        table=table,
+        rank_by=rank_by,
+        csv_path=files.csv,
+        markdown_path=files.markdown,
+        html_path=files.html,
+        summary_path=files.summary,
     )
 
 
@@ -322,8 +337,12 @@ def _measure(
     """Embed both sides with one backbone and measure it: a table row and its details."""
     backbone = _load(spec, device, seed)
     try:
-        common = {"store_root": store_root, "batch_size": batch_size, "progress": progress,
-                  "read_options": read_options or None}
+        common = {
+            "store_root": store_root,
+            "batch_size": batch_size,
+            "progress": progress,
+            "read_options": read_options or None,
+        }
         common["label"] = spec.label
         ref_store, ref_new, ref_seconds = _embed(reference, backbone, common)
         tgt_store, tgt_new, tgt_seconds = _embed(target, backbone, common)
@@ -345,7 +364,8 @@ def _measure(
             throughput = sample_throughput(backbone, images, batch_size)
             measured_on = (
                 f"{len(images)} stored reference images re-embedded in memory (model only)"
-                if throughput is not None else "nothing (no image could be read to time)"
+                if throughput is not None
+                else "nothing (no image could be read to time)"
             )
         fingerprint = backbone.fingerprint.to_dict()
         dim = backbone.dim
@@ -362,11 +382,18 @@ def _measure(
     groups_ref = groups_of(ref_meta, groups_column)
     groups_tgt = groups_of(tgt_meta, groups_column)
 
-    classifier = domain_classifier_auroc(X_ref, X_tgt, groups_reference=groups_ref,
-                                         groups_target=groups_tgt, seed=seed)
+    classifier = domain_classifier_auroc(
+        X_ref, X_tgt, groups_reference=groups_ref, groups_target=groups_tgt, seed=seed
+    )
     mmd = dataset_distance(
-        X_ref, X_tgt, method="mmd", n_bootstrap=N_BOOTSTRAP, n_null=N_NULL,
-        random_state=seed, groups_a=groups_ref, groups_b=groups_tgt,
+        X_ref,
+        X_tgt,
+        method="mmd",
+        n_bootstrap=N_BOOTSTRAP,
+        n_null=N_NULL,
+        random_state=seed,
+        groups_a=groups_ref,
+        groups_b=groups_tgt,
     )
     detector = OODDetector(random_state=seed).fit(X_ref, groups=groups_ref)
     assessed = detector.assess(X_tgt, alpha)
@@ -399,23 +426,31 @@ def _measure(
                     f"it has {', '.join(map(str, meta.columns))}"
                 )
         probe = linear_probe(
-            X_ref, labels_of(ref_meta[label_column]), X_tgt, labels_of(tgt_meta[label_column]),
-            surprise, groups_reference=groups_ref,
+            X_ref,
+            labels_of(ref_meta[label_column]),
+            X_tgt,
+            labels_of(tgt_meta[label_column]),
+            surprise,
+            groups_reference=groups_ref,
             seed=seed,
         )
-        row.update({
-            "reference_accuracy": probe.reference_accuracy,
-            "target_accuracy": probe.target_accuracy,
-            "accuracy_drop": probe.accuracy_drop,
-            "error_auroc": np.nan if probe.error_auroc is None else probe.error_auroc,
-            "error_aurc": probe.error_aurc,
-            "error_augrc": probe.error_augrc,
-        })
-    row.update({
-        "images_per_second": np.nan if throughput is None else float(throughput),
-        "throughput_measured_on": measured_on,
-        "weights_sha256": fingerprint["weights_sha256"],
-    })
+        row.update(
+            {
+                "reference_accuracy": probe.reference_accuracy,
+                "target_accuracy": probe.target_accuracy,
+                "accuracy_drop": probe.accuracy_drop,
+                "error_auroc": np.nan if probe.error_auroc is None else probe.error_auroc,
+                "error_aurc": probe.error_aurc,
+                "error_augrc": probe.error_augrc,
+            }
+        )
+    row.update(
+        {
+            "images_per_second": np.nan if throughput is None else float(throughput),
+            "throughput_measured_on": measured_on,
+            "weights_sha256": fingerprint["weights_sha256"],
+        }
+    )
     detail = {
         "backbone": spec.label,
         "name": spec.name if spec.name is not None else fingerprint["name"],
@@ -449,8 +484,10 @@ def _measure(
             "images_per_second": None if throughput is None else float(throughput),
             "measured_on": measured_on,
             "embedded_in_this_run": {"reference": ref_new, "target": tgt_new},
-            "embedding_seconds": {"reference": round(ref_seconds, 3),
-                                  "target": round(tgt_seconds, 3)},
+            "embedding_seconds": {
+                "reference": round(ref_seconds, 3),
+                "target": round(tgt_seconds, 3),
+            },
         },
     }
     return row, detail
@@ -494,7 +531,10 @@ def _embed(source: Path, backbone: Backbone, common: dict) -> tuple[FeatureStore
 
 
 def _check_params(
-    seed: object, alpha: object, rank_by: object, label_column: str | None,
+    seed: object,
+    alpha: object,
+    rank_by: object,
+    label_column: str | None,
     throughput_sample: object,
 ) -> None:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -507,8 +547,11 @@ def _check_params(
         raise InvalidInputError(
             f"rank_by {rank_by!r} needs a label_column (the probe is trained on labels)"
         )
-    if (not isinstance(throughput_sample, (int, np.integer)) or isinstance(throughput_sample, bool)
-            or throughput_sample < 0):
+    if (
+        not isinstance(throughput_sample, (int, np.integer))
+        or isinstance(throughput_sample, bool)
+        or throughput_sample < 0
+    ):
         raise InvalidInputError(
             f"throughput_sample must be an integer >= 0 (0 skips), got {throughput_sample!r}"
         )

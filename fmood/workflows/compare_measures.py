@@ -12,6 +12,7 @@ Each function takes embeddings (and labels or groups) and a seed, so a fixed see
 same numbers. The dataset distance (MMD) and the flagged share come straight from
 :func:`fmood.distances.dataset_distance` and :class:`fmood.calibration.detector.OODDetector`.
 """
+
 from __future__ import annotations
 
 import time

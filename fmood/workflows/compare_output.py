@@ -5,6 +5,7 @@ rename (as the report's), so a failed run leaves an earlier comparison, or nothi
 The HTML page is rendered by Jinja2 with autoescaping: backbone names and paths cannot add
 markup; it has inline CSS only, no scripts and no external resources.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -35,25 +36,39 @@ SUMMARY_FORMAT_VERSION = 1
 #: rank_by key -> (column, higher first, what it measures).
 RANKINGS: dict[str, tuple[str, bool, str]] = {
     "separability": (
-        "separability", True,
-        ("how clearly an OOD detector fitted on the reference tells target images from "
-        "held-out reference images")),
+        "separability",
+        True,
+        (
+            "how clearly an OOD detector fitted on the reference tells target images from "
+            "held-out reference images"
+        ),
+    ),
     "classifier_auroc": (
-        "classifier_auroc", True,
-        "how well a linear classifier trained on both sets tells them apart"),
+        "classifier_auroc",
+        True,
+        "how well a linear classifier trained on both sets tells them apart",
+    ),
     "mmd_ratio": ("mmd_ratio", True, "the MMD between the sets over its noise floor"),
-    "flagged_share": (
-        "flagged_share", True, "the share of target images the OOD detector flags"),
-    "target_accuracy": (
-        "target_accuracy", True, "the linear probe's accuracy on the target"),
+    "flagged_share": ("flagged_share", True, "the share of target images the OOD detector flags"),
+    "target_accuracy": ("target_accuracy", True, "the linear probe's accuracy on the target"),
     "accuracy_drop": (
-        "accuracy_drop", False, "the linear probe's accuracy lost from reference to target"),
+        "accuracy_drop",
+        False,
+        "the linear probe's accuracy lost from reference to target",
+    ),
     "error_aurc": (
-        "error_aurc", False, "how well the OOD evidence finds the probe's target errors (AURC)"),
+        "error_aurc",
+        False,
+        "how well the OOD evidence finds the probe's target errors (AURC)",
+    ),
 }
 #: Columns present only with a label column.
 LABEL_COLUMNS = (
-    "reference_accuracy", "target_accuracy", "accuracy_drop", "error_auroc", "error_aurc",
+    "reference_accuracy",
+    "target_accuracy",
+    "accuracy_drop",
+    "error_auroc",
+    "error_aurc",
     "error_augrc",
 )
 #: Throughput columns: the only ones a rerun with the same seed may change.
@@ -163,8 +178,8 @@ def meaning(rank_by: str, with_labels: bool, has_control: bool) -> list[str]:
             "The linear probe's accuracy drop and error AURC (columns to the right) speak to "
             "that: they measure how a classifier on these features fares on the target and "
             "whether the OOD evidence finds its errors."
-            if with_labels else
-            "To judge that, give a label column: a linear probe trained on the reference is then "
+            if with_labels
+            else "To judge that, give a label column: a linear probe trained on the reference is then "
             "tested on the target (accuracy drop), and the OOD evidence is scored on how well it "
             "finds the probe's errors (AURC)."
         )
@@ -189,25 +204,34 @@ def markdown(table: pd.DataFrame, lines: list[str], setup: dict[str, Any]) -> st
     shown = _display(table)
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---:" if c in _NUMERIC_SHOWN else "---" for c in shown.columns) + "|"
-    body = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in shown.itertuples(
-        index=False)]
-    return "\n".join([
-        "# fmood backbone comparison",
-        "",
-        f"Reference `{setup['reference']}`, target `{setup['target']}`, seed {setup['seed']}, "
-        f"false-discovery rate {setup['alpha']:g}"
-        + (f", labels from `{setup['label_column']}`" if setup["label_column"] else "") + ".",
-        "",
-        *[f"{line}\n" for line in lines],
-        header, rule, *body,
-        "",
-        f"Column definitions and every number: `{SUMMARY_NAME}`; full precision: `{CSV_NAME}`.",
-        "",
-    ])
+    body = [
+        "| " + " | ".join(_md_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)
+    ]
+    return "\n".join(
+        [
+            "# fmood backbone comparison",
+            "",
+            f"Reference `{setup['reference']}`, target `{setup['target']}`, seed {setup['seed']}, "
+            f"false-discovery rate {setup['alpha']:g}"
+            + (f", labels from `{setup['label_column']}`" if setup["label_column"] else "")
+            + ".",
+            "",
+            *[f"{line}\n" for line in lines],
+            header,
+            rule,
+            *body,
+            "",
+            f"Column definitions and every number: `{SUMMARY_NAME}`; full precision: `{CSV_NAME}`.",
+            "",
+        ]
+    )
 
 
 def render_html(
-    table: pd.DataFrame, lines: list[str], setup: dict[str, Any], details: list[dict[str, Any]],
+    table: pd.DataFrame,
+    lines: list[str],
+    setup: dict[str, Any],
+    details: list[dict[str, Any]],
     generated: str,
 ) -> str:
     """The comparison as one self-contained HTML page."""
@@ -216,14 +240,18 @@ def render_html(
         css=CSS + _EXTRA_CSS,
         lines=lines,
         header=[(c, _css_class(c)) for c in shown.columns],
-        rows=[list(zip(row, map(_css_class, shown.columns)))
-              for row in shown.itertuples(index=False)],
+        rows=[
+            list(zip(row, map(_css_class, shown.columns))) for row in shown.itertuples(index=False)
+        ],
         glossary=[(c, COLUMNS[c]) for c in table.columns],
         setup=setup,
         fingerprints=[
-            (d["backbone"], d["fingerprint"]["name"],
-             d["fingerprint"]["weights_sha256"] or "unknown",
-             d["fingerprint"]["preprocessing"] or "(not recorded)")
+            (
+                d["backbone"],
+                d["fingerprint"]["name"],
+                d["fingerprint"]["weights_sha256"] or "unknown",
+                d["fingerprint"]["preprocessing"] or "(not recorded)",
+            )
             for d in details
         ],
         generated=generated,
@@ -258,12 +286,17 @@ def write_comparison(
         csv_safe(table).to_csv(staging / CSV_NAME, index=False)
         (staging / MARKDOWN_NAME).write_text(markdown(table, lines, setup), encoding="utf-8")
         (staging / HTML_NAME).write_text(document, encoding="utf-8")
-        (staging / SUMMARY_NAME).write_bytes(json.dumps(
-            plain(summary), indent=2, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+        (staging / SUMMARY_NAME).write_bytes(
+            json.dumps(plain(summary), indent=2, allow_nan=False, ensure_ascii=False).encode(
+                "utf-8"
+            )
+        )
         for name in (CSV_NAME, MARKDOWN_NAME, HTML_NAME, SUMMARY_NAME):
             fsync_file(staging / name)
     return ComparisonFiles(
-        csv=out_dir / CSV_NAME, markdown=out_dir / MARKDOWN_NAME, html=out_dir / HTML_NAME,
+        csv=out_dir / CSV_NAME,
+        markdown=out_dir / MARKDOWN_NAME,
+        html=out_dir / HTML_NAME,
         summary=out_dir / SUMMARY_NAME,
     )
 

@@ -1,4 +1,5 @@
 """``explain_image``: why was this image flagged? Its degree and its nearest reference images."""
+
 from __future__ import annotations
 
 import os
@@ -60,9 +61,11 @@ class ImageExplanation:
 
 
 def _facts(row: pd.Series) -> list[tuple[str, str]]:
-    return [("degree", f"{row['degree']:.4f}"),
-            ("surprise", surprise_text(row["p_combined"])),
-            ("flagged at 5% FDR", "yes" if row["flagged"] else "no")]
+    return [
+        ("degree", f"{row['degree']:.4f}"),
+        ("surprise", surprise_text(row["p_combined"])),
+        ("flagged at 5% FDR", "yes" if row["flagged"] else "no"),
+    ]
 
 
 #: A p-value below this prints as ``< 1e-300`` (float64 reaches about 1e-308, then 0).
@@ -126,9 +129,11 @@ def compact_table(neighbors: pd.DataFrame, width: int = WIDTH) -> str:
 
 def query_line(metadata: pd.Series, width: int = WIDTH) -> str:
     """A query's own metadata as ``key=value`` pairs, hashes and empty fields left out."""
-    pairs = [f"{k}={_cut(printable(str(v)), 2 * _CELL, left=k == 'path')}"
-             for k, v in metadata.items()
-             if k not in _HIDDEN and v is not None and str(v) not in ("None", "nan")]
+    pairs = [
+        f"{k}={_cut(printable(str(v)), 2 * _CELL, left=k == 'path')}"
+        for k, v in metadata.items()
+        if k not in _HIDDEN and v is not None and str(v) not in ("None", "nan")
+    ]
     return _cut(", ".join(pairs), width)
 
 

@@ -1,4 +1,5 @@
 """``report``: is a new dataset safe for the model? Embed what is needed, then judge it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,15 +47,19 @@ def report(
     check_out_dir(Path(out_dir))  # before minutes of embedding, not after
     if isinstance(backbone, str):
         backbone = load(backbone, weights=weights, device=device)
-    common = {"store_root": store_root, "batch_size": batch_size, "progress": progress,
-                  "read_options": read_options}
+    common = {
+        "store_root": store_root,
+        "batch_size": batch_size,
+        "progress": progress,
+        "read_options": read_options,
+    }
     # One line per stage, each before its own progress: no bar claims a stage is done
     # while the next one (embedding the target, say) is still running.
     stage_line(f"fmood report: stage 1/3, reference {reference}", enabled=progress)
     reference_store = store_for(reference, backbone, **common)
     stage_line(f"fmood report: stage 2/3, target {target}", enabled=progress)
     target_store = store_for(target, backbone, **common)
-    stage_line("fmood report: stage 3/3, detector, scores, neighbours, distance, report",
-               enabled=progress)
-    return build_report(reference_store, target_store, out_dir, progress=progress,
-                        **report_options)
+    stage_line(
+        "fmood report: stage 3/3, detector, scores, neighbours, distance, report", enabled=progress
+    )
+    return build_report(reference_store, target_store, out_dir, progress=progress, **report_options)

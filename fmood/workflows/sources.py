@@ -1,4 +1,5 @@
 """Turn what a user points at (a feature store or a folder/CSV of images) into a store."""
+
 from __future__ import annotations
 
 import hashlib
@@ -95,7 +96,11 @@ def store_for(
 
     path = store_path_for(source, backbone, store_root, label)
     summary = embed_dataset(
-        backbone, source, path, batch_size=batch_size, progress=progress,
+        backbone,
+        source,
+        path,
+        batch_size=batch_size,
+        progress=progress,
         read_options=read_options,
     )
     if progress:

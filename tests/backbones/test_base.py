@@ -49,7 +49,11 @@ def test_embed_batch_checks_shape():
 
 def test_blocks_default_to_one_and_must_add_up_to_dim():
     assert tiny().blocks == (("final", 5),)
-    assert layer_blocks("stage", [1, 3], [4, 8], 16) == (("stage1", 4), ("stage3", 8), ("final", 16))
+    assert layer_blocks("stage", [1, 3], [4, 8], 16) == (
+        ("stage1", 4),
+        ("stage3", 8),
+        ("final", 16),
+    )
     net = torch.nn.Identity()
     with pytest.raises(InvalidInputError, match="add up to 6, not dim 7"):
         Backbone("x", net, Preprocessing(16), 7, device="cpu", blocks=(("a", 2), ("final", 4)))

@@ -4,6 +4,7 @@ The hub is unreachable here, so a stand-in of the hub repository is built with o
 itself: BiomedCLIP's config, but a 2-layer BERT text tower and a 20-word tokenizer. fmood
 must load that directory and give what open_clip's own model gives.
 """
+
 import argparse
 import json
 
@@ -21,8 +22,28 @@ transformers = pytest.importorskip("transformers")
 hub_constants = pytest.importorskip("huggingface_hub.constants")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "of", "the", "chest", "x", "-",
-         "ray", "brain", "mri", "ct", "scan", "normal", "abnormal", "photo", "."]
+WORDS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "a",
+    "of",
+    "the",
+    "chest",
+    "x",
+    "-",
+    "ray",
+    "brain",
+    "mri",
+    "ct",
+    "scan",
+    "normal",
+    "abnormal",
+    "photo",
+    ".",
+]
 PROMPTS = ["a chest x-ray", "a brain MRI scan", "a photo of the abnormal chest ct"]
 
 
@@ -42,8 +63,12 @@ def hub_copy(tmp_path_factory):
     root = tmp_path_factory.mktemp("biomedclip")
     bert = root / "bert"
     transformers.BertConfig(
-        vocab_size=len(WORDS), hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=256, max_position_embeddings=256,
+        vocab_size=len(WORDS),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=256,
     ).save_pretrained(bert)
     config = json.loads(json.dumps(BIOMEDCLIP_CONFIG))
     build = root / "build"
@@ -86,7 +111,11 @@ def test_hub_copy_gives_open_clips_normalised_image_embedding(hub_copy, loaded, 
     assert isinstance(loaded, BiomedCLIPBackbone) and loaded.name == "biomedclip"
     assert loaded.dim == 512
     assert loaded.preprocessing == Preprocessing(
-        224, resize="crop", crop_fraction=1.0, mean=CLIP_MEAN, std=CLIP_STD,
+        224,
+        resize="crop",
+        crop_fraction=1.0,
+        mean=CLIP_MEAN,
+        std=CLIP_STD,
         interpolation="bicubic",
     )
     out = vectors
@@ -113,13 +142,17 @@ def test_encode_text_offline_matches_open_clip(hub_copy, loaded):
         loaded.encode_text("a chest x-ray")
 
 
-def test_fingerprint_same_weights_any_format_other_weights_differ(hub_copy, loaded, images, vectors):
+def test_fingerprint_same_weights_any_format_other_weights_differ(
+    hub_copy, loaded, images, vectors
+):
     repo, model, _ = hub_copy
     alone = repo.parent / "alone"
     alone.mkdir()
     # A checkpoint file without a config next to it is read with BiomedCLIP's config.
     safetensors_torch.save_file(model.state_dict(), alone / "biomedclip.safetensors")
-    again = backbones.load("biomedclip", weights=str(alone / "biomedclip.safetensors"), device="cpu")
+    again = backbones.load(
+        "biomedclip", weights=str(alone / "biomedclip.safetensors"), device="cpu"
+    )
     assert again.fingerprint == loaded.fingerprint
     np.testing.assert_allclose(again.embed(images[:1]), vectors[:1], rtol=1e-4, atol=1e-6)
     random = backbones.load("biomedclip", pretrained=False, device="cpu")

@@ -3,6 +3,7 @@
 Everything runs offline on the real dinov2-small architecture with random weights; the
 hub is only ever asked in offline mode, where it must fail fast with a usable message.
 """
+
 from __future__ import annotations
 
 import copy
@@ -84,7 +85,11 @@ def test_layers_add_unit_normed_intermediate_blocks(small_model, batch, referenc
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
     blocks = got.reshape(len(got), 3, SMALL_HIDDEN)
     np.testing.assert_allclose(np.linalg.norm(blocks, axis=2), 1.0, rtol=1e-5)
-    assert backbone.blocks == (("block4", SMALL_HIDDEN), ("block8", SMALL_HIDDEN), ("final", SMALL_HIDDEN))
+    assert backbone.blocks == (
+        ("block4", SMALL_HIDDEN),
+        ("block8", SMALL_HIDDEN),
+        ("final", SMALL_HIDDEN),
+    )
 
 
 def test_blocks_follow_the_order_of_layers(small_model, batch, reference):

@@ -4,6 +4,7 @@ A full ViT-B forward at 1024 px takes ~15 s on 2 CPU cores, so the loading tests
 tiny encoder of the same family (monkeypatched ``ENCODER_CONFIG``); the ViT-B key mapping
 itself is checked on the meta device, where building costs nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -289,7 +290,9 @@ def test_random_control_is_reproducible_and_takes_no_weights(checkpoint):
 def test_defaults_are_medsams_vit_b_and_preprocessing():
     assert medsam.PREPROCESSING.describe() == "size=1024;resize=squash;mean=0,0,0;std=1,1,1;minmax"
     assert {k: VIT_B[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")} == {
-        "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
     }
     assert VIT_B["global_attn_indexes"] == [2, 5, 8, 11]
     assert (VIT_B["window_size"], VIT_B["patch_size"], VIT_B["image_size"]) == (14, 16, 1024)

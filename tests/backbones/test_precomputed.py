@@ -1,4 +1,5 @@
 """Precomputed embeddings: a .npy aligned with a CSV manifest, checked, added, resumed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -55,8 +56,11 @@ def test_a_partial_store_is_completed_in_order(files, tmp_path):
     npy, csv, vectors = files
     loaded = load_precomputed(npy, csv)
     store = FeatureStore.create(tmp_path / "store", D, loaded.fingerprint, metric="l2")
-    store.add(vectors[:3], {"path": [r.path for r in loaded.records[:3]], "site": list("AAB")},
-              fingerprint=loaded.fingerprint)
+    store.add(
+        vectors[:3],
+        {"path": [r.path for r in loaded.records[:3]], "site": list("AAB")},
+        fingerprint=loaded.fingerprint,
+    )
     summary = embed_precomputed(npy, csv, store, progress=False)
     assert (summary.n_images, summary.n_skipped_files) == (N - 3, 3)
     np.testing.assert_array_equal(store.embeddings, vectors)  # the object was refreshed
@@ -89,7 +93,9 @@ def test_frame_column_allows_one_row_per_slice(tmp_path):
 def test_row_count_mismatch(files, tmp_path):
     npy, csv, vectors = files
     np.save(npy, vectors[:-1])
-    with pytest.raises(InvalidInputError, match=r"holds 6 vectors but .*manifest\.csv lists 7 rows"):
+    with pytest.raises(
+        InvalidInputError, match=r"holds 6 vectors but .*manifest\.csv lists 7 rows"
+    ):
         embed_precomputed(npy, csv, tmp_path / "store", progress=False)
     assert not (tmp_path / "store").exists()
 

@@ -20,8 +20,11 @@ def test_squash_equals_torch_antialiased_bilinear():
     rng = np.random.default_rng(0)
     pixels = rng.random((64, 48, 3), dtype=np.float32)
     expected = F.interpolate(
-        torch.from_numpy(pixels).permute(2, 0, 1)[None], size=(32, 32), mode="bilinear",
-        align_corners=False, antialias=True,
+        torch.from_numpy(pixels).permute(2, 0, 1)[None],
+        size=(32, 32),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
     )[0]
     torch.testing.assert_close(Preprocessing(32)(pixels), expected)
 

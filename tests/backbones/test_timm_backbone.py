@@ -1,4 +1,5 @@
 """timm backbones offline, on timm's own tiny test models (160 px, a few 100k parameters)."""
+
 import argparse
 import json
 
@@ -62,7 +63,11 @@ def test_pre_logits_width_and_imagenet_preprocessing(images):
     bb = backbones.load("timm:mobilenetv3_small_050", pretrained=False, device="cpu")
     assert bb.dim == 1024 and bb.embed(images[:1]).shape == (1, 1024)
     assert bb.preprocessing == Preprocessing(
-        224, resize="crop", crop_fraction=0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        224,
+        resize="crop",
+        crop_fraction=0.875,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         interpolation="bicubic",
     )
 
@@ -89,8 +94,12 @@ def test_hub_repository_copy_with_config(tmp_path, images, classifier):
     config = {
         "architecture": "test_resnet",
         "num_classes": 1000,
-        "pretrained_cfg": {"input_size": [3, 128, 128], "crop_pct": 0.875,
-                           "mean": [0.4, 0.4, 0.4], "std": [0.25, 0.25, 0.25]},
+        "pretrained_cfg": {
+            "input_size": [3, 128, 128],
+            "crop_pct": 0.875,
+            "mean": [0.4, 0.4, 0.4],
+            "std": [0.25, 0.25, 0.25],
+        },
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     bb = backbones.load("timm:test_resnet", weights=str(tmp_path), device="cpu")

@@ -1,4 +1,5 @@
 """The embedding benchmark runs end to end at its --quick sizes and prints every target line."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_embed.py"
 def test_quick_run_prints_every_target():
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--repeats", "1"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()

@@ -1,4 +1,5 @@
 """The benchmark script runs end to end at its --quick sizes and prints every target line."""
+
 import subprocess
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The medical OOD benchmark runs end to end on its --quick data and writes every table."""
+
 import json
 import subprocess
 import sys
@@ -14,14 +15,34 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "medical_ood" / "r
 def test_quick_run_writes_results_and_prints_every_target(tmp_path):
     out = tmp_path / "results"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--backbones", "efficientnet-lite0+blocks-2-4",
-         "--repeats", "2", "--out", str(out), "--cache", str(tmp_path / "cache")],
-        check=False, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--backbones",
+            "efficientnet-lite0+blocks-2-4",
+            "--repeats",
+            "2",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("near_auroc", "far_auroc", "spearman", "id_flag_rate"):
-        line = next((l for l in done.stdout.splitlines()
-                     if l.startswith(f"TARGET {name}[efficientnet-lite0+blocks-2-4]: ")), None)
+        line = next(
+            (
+                l
+                for l in done.stdout.splitlines()
+                if l.startswith(f"TARGET {name}[efficientnet-lite0+blocks-2-4]: ")
+            ),
+            None,
+        )
         assert line is not None and line.endswith(("-> PASS", "-> MISS")), done.stdout
     document = json.loads((out / "results.json").read_text())
     (result,) = document["results"]
@@ -32,8 +53,11 @@ def test_quick_run_writes_results_and_prints_every_target(tmp_path):
     for row in result["detection"]:
         assert 0.0 <= row["auroc"] <= 1.0 and 0.0 <= row["fpr95"] <= 1.0
     # far-OOD (other modalities, photographs) is easy for real features: a wiring check
-    far = [row["auroc"] for row in result["detection"]
-           if row["method"] == "fmood:detector" and row["group"] == "far"]
+    far = [
+        row["auroc"]
+        for row in result["detection"]
+        if row["method"] == "fmood:detector" and row["group"] == "far"
+    ]
     assert min(far) > 0.9
     assert {row["alpha"] for row in result["calibration_repeated"]} == {0.01, 0.05, 0.1}
     markdown = (out / "results.md").read_text()

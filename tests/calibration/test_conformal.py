@@ -31,7 +31,9 @@ def test_interpolation_ranks_scores_between_two_extreme_calibration_scores():
     # 4 extreme calibration images: the conformal p-value is one step from 50 to 1000.
     cal = np.r_[np.linspace(0, 1, 96), [50.0, 1000.0, 1100.0, 1200.0]]
     between = np.array([60.0, 300.0, 900.0])
-    np.testing.assert_allclose(ConformalCalibrator(interpolate=False).fit(cal).pvalues(between), 4 / 101)
+    np.testing.assert_allclose(
+        ConformalCalibrator(interpolate=False).fit(cal).pvalues(between), 4 / 101
+    )
     p = ConformalCalibrator().fit(cal).pvalues(between)
     assert np.all(np.diff(p) < 0) and np.all((p > 4 / 101) & (p < 5 / 101))
 
@@ -111,7 +113,9 @@ def test_cross_conformal_pools_the_counts_of_every_fold():
     calibrator = CrossConformalCalibrator().fit(cal, folds, 3)
     # At calibration scores the interpolated count is the plain count.
     test = np.column_stack([rng.choice(cal[folds == k], 25) for k in range(3)])
-    expected = [(1 + sum(np.sum(cal[folds == k] >= row[k]) for k in range(3))) / 121 for row in test]
+    expected = [
+        (1 + sum(np.sum(cal[folds == k] >= row[k]) for k in range(3))) / 121 for row in test
+    ]
     np.testing.assert_allclose(np.exp(calibrator.log_pvalues(test)), expected)
     # Between them it is never below the pooled count and less than one step per fold above it.
     test = rng.uniform(-1, 2, size=(200, 3))
@@ -130,7 +134,9 @@ def test_cross_conformal_tail_ranks_beyond_every_fold():
     log_p = calibrator.log_pvalues(np.column_stack([top, top]))
     assert np.all(log_p < np.log(1 / 601)) and np.all(np.diff(log_p) < 0)
     # A fold may hold no calibration score (a domain absent from it): it adds nothing.
-    only_first = CrossConformalCalibrator().fit(rng.exponential(size=100), np.zeros(100, dtype=int), 2)
+    only_first = CrossConformalCalibrator().fit(
+        rng.exponential(size=100), np.zeros(100, dtype=int), 2
+    )
     assert np.isfinite(only_first.log_pvalues(np.ones((3, 2)))).all()
 
 

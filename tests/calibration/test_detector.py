@@ -45,7 +45,14 @@ def test_degree_keeps_ranking_far_beyond_the_calibration_range(detector):
 def test_assess_columns_and_flags(detector):
     table = detector.assess(np.r_[clustered(100, seed=14), clustered(20, shift=8, seed=15)])
     assert list(table.columns) == [
-        "knn", "mahalanobis", "p_knn", "p_mahalanobis", "p_combined", "degree", "surprise", "flagged"
+        "knn",
+        "mahalanobis",
+        "p_knn",
+        "p_mahalanobis",
+        "p_combined",
+        "degree",
+        "surprise",
+        "flagged",
     ]
     assert table["flagged"][100:].all() and table["flagged"][:100].mean() <= 0.05
     np.testing.assert_array_equal(detector.flag(clustered(20, shift=8, seed=15)), True)
@@ -93,9 +100,13 @@ def test_cross_conformal_fits_and_calibrates_on_every_reference_image():
         # Model k never saw fold k, and fold k's calibration scores are model k's.
         own = get_scorer("mahalanobis").fit(X[folds != k])
         np.testing.assert_allclose(model.score(Q), own.score(Q), rtol=1e-6)
-        np.testing.assert_allclose(detector.calibration_scores_[folds == k, 0], own.score(X[folds == k]), rtol=1e-6)
+        np.testing.assert_allclose(
+            detector.calibration_scores_[folds == k, 0], own.score(X[folds == k]), rtol=1e-6
+        )
         by_model.append(own.score(Q))
-    np.testing.assert_allclose(detector.score(Q)["mahalanobis"], np.mean(by_model, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        detector.score(Q)["mahalanobis"], np.mean(by_model, axis=0), rtol=1e-6
+    )
     split = OODDetector(scorers=["mahalanobis"], calibration="split").fit(X, groups=groups)
     assert len(split.models_) == 1 and split.calibration_scores_.shape[0] < 300
 
@@ -129,16 +140,23 @@ def test_refit_scores_with_scorers_fitted_on_the_whole_reference(tmp_path):
     pd.testing.assert_frame_equal(loaded.assess(Q), refit.assess(Q))
 
 
-@pytest.mark.parametrize("params", [
-    {"calibration": "split"}, {"calibration": "cross", "refit": True},
-    {"calibration": "cv+"}, {"calibration": "cv+", "refit": True},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"calibration": "split"},
+        {"calibration": "cross", "refit": True},
+        {"calibration": "cv+"},
+        {"calibration": "cv+", "refit": True},
+    ],
+)
 def test_save_and_load_every_calibration(tmp_path, params):
     X = clustered(200, seed=47)
     detector = OODDetector(scorers=SCORERS, **params).fit(X, groups=np.repeat(np.arange(20), 10))
     detector.save(tmp_path / "d")
     loaded = OODDetector.load(tmp_path / "d")
-    assert loaded.calibration == params["calibration"] and len(loaded.models_) == len(detector.models_)
+    assert loaded.calibration == params["calibration"] and len(loaded.models_) == len(
+        detector.models_
+    )
     Q = np.r_[clustered(30, seed=48), clustered(5, shift=6, seed=49)]
     pd.testing.assert_frame_equal(loaded.assess(Q), detector.assess(Q))
 
@@ -163,7 +181,9 @@ def test_save_and_load_every_scorer_with_domains(tmp_path):
     pd.testing.assert_frame_equal(OODDetector.load(tmp_path / "d").assess(Q), detector.assess(Q))
 
 
-def test_save_replaces_a_detector_whole_and_refuses_other_directories(tmp_path, detector, monkeypatch):
+def test_save_replaces_a_detector_whole_and_refuses_other_directories(
+    tmp_path, detector, monkeypatch
+):
     target = tmp_path / "det"
     detector.save(target)
     before = (target / "arrays.npz").read_bytes()

@@ -36,7 +36,9 @@ def test_folds_keep_groups_whole_and_balanced():
     folds = calibration_folds(288, groups=groups, n_folds=5, random_state=3)
     assert all(np.unique(folds[groups == g]).size == 1 for g in range(12))
     assert sorted(np.bincount(folds)) == [48, 48, 48, 72, 72]
-    np.testing.assert_array_equal(folds, calibration_folds(288, groups=groups, n_folds=5, random_state=3))
+    np.testing.assert_array_equal(
+        folds, calibration_folds(288, groups=groups, n_folds=5, random_state=3)
+    )
 
 
 def test_fold_count_is_capped_by_groups_and_samples():

@@ -1,9 +1,10 @@
 """Shared CLI fixtures: saved arrays, a feature store, a fitted detector, an in-process runner."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -58,11 +59,14 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A feature store of N_STORE 16-d vectors with path, site and patient metadata."""
     path = tmp_path_factory.mktemp("stores") / "reference_store"
     store = FeatureStore.create(path, 16)
-    store.add(clustered(N_STORE, seed=4), {
-        "path": [f"img{i:03d}.png" for i in range(N_STORE)],
-        "site": ["A" if i % 2 else "B" for i in range(N_STORE)],
-        "patient": [i // 3 for i in range(N_STORE)],
-    })
+    store.add(
+        clustered(N_STORE, seed=4),
+        {
+            "path": [f"img{i:03d}.png" for i in range(N_STORE)],
+            "site": ["A" if i % 2 else "B" for i in range(N_STORE)],
+            "patient": [i // 3 for i in range(N_STORE)],
+        },
+    )
     return path
 
 

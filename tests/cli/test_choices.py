@@ -1,4 +1,5 @@
 """The parser's copies of option choices match the modules that own them."""
+
 from __future__ import annotations
 
 from fmood.calibration.detector import CALIBRATIONS, DEFAULT_SCORERS, OODDetector
@@ -8,11 +9,13 @@ from fmood.io.dicom import CT_WINDOWS, FREE_TEXT_MODES, IDENTIFIABLE_PIXELS_MODE
 
 
 def test_choices_match_their_owners():
-    assert choices.CT_WINDOW_NAMES == tuple(CT_WINDOWS)
+    assert tuple(CT_WINDOWS) == choices.CT_WINDOW_NAMES
     assert choices.FREE_TEXT_MODES == FREE_TEXT_MODES
     assert choices.IDENTIFIABLE_PIXELS_MODES == IDENTIFIABLE_PIXELS_MODES
-    assert choices.DEFAULT_SCORER_NAMES == tuple(
-        s if isinstance(s, str) else s[0] for s in DEFAULT_SCORERS)
+    assert (
+        tuple(s if isinstance(s, str) else s[0] for s in DEFAULT_SCORERS)
+        == choices.DEFAULT_SCORER_NAMES
+    )
     assert list(choices.DISTANCE_METHODS) == available_distances()
     assert choices.CALIBRATIONS == CALIBRATIONS
     assert choices.CALIBRATIONS[0] == OODDetector().calibration  # the parser's default

@@ -13,8 +13,11 @@ def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
         out_dir.mkdir(parents=True)
         (out_dir / "scores.csv").write_text("row\n")
         (out_dir / "detector").mkdir()
-        return {"n_target": 10, "flagged_share": 0.31234,
-                "by_shift": {"none": {"n": 5, "auroc": None}, "artifact": {"n": 5, "auroc": 0.9}}}
+        return {
+            "n_target": 10,
+            "flagged_share": 0.31234,
+            "by_shift": {"none": {"n": 5, "auroc": None}, "artifact": {"n": 5, "auroc": 0.9}},
+        }
 
     monkeypatch.setattr("fmood.demo.run_demo", fake_run_demo)
     out = tmp_path / "demo-out"
@@ -27,12 +30,17 @@ def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
 
 
 def test_headline_shapes():
-    text = headline({
-        "alpha": 0.05,
-        "by_severity": {0: 0.45, 1: 0.571},
-        "by_shift": {"none": {"n": 216, "auroc": None}, "artifact": {"n": 1080, "auroc": 0.8631}},
-        "distances": {"none": {"mmd": {"value": 0.1}}},
-    })
+    text = headline(
+        {
+            "alpha": 0.05,
+            "by_severity": {0: 0.45, 1: 0.571},
+            "by_shift": {
+                "none": {"n": 216, "auroc": None},
+                "artifact": {"n": 1080, "auroc": 0.8631},
+            },
+            "distances": {"none": {"mmd": {"value": 0.1}}},
+        }
+    )
     lines = text.splitlines()
     assert lines[:3] == ["alpha: 0.05", "by_severity: 0=0.45, 1=0.571", "by_shift:"]
     assert lines[4].split() == ["none", "216", "-"]

@@ -14,12 +14,30 @@ def test_ratio_is_larger_for_a_shifted_target(cli, data, tmp_path):
     ratios = {}
     for name in ("in_dist", "shifted"):
         out = tmp_path / f"{name}.json"
-        result = cli("distance", data["reference"], data[name], "--method", "mmd,frechet",
-                     "--bootstrap", 20, "--seed", 1, "--json", out)
+        result = cli(
+            "distance",
+            data["reference"],
+            data[name],
+            "--method",
+            "mmd,frechet",
+            "--bootstrap",
+            20,
+            "--seed",
+            1,
+            "--json",
+            out,
+        )
         assert result.code == 0, result.err
         lines = result.out.strip().split("\n\n")[0].splitlines()
-        assert lines[0].split() == ["method", "value", "ci_low", "ci_high", "null_level", "ratio",
-                                    "p_value"]
+        assert lines[0].split() == [
+            "method",
+            "value",
+            "ci_low",
+            "ci_high",
+            "null_level",
+            "ratio",
+            "p_value",
+        ]
         assert [line.split()[0] for line in lines[1:]] == ["mmd", "frechet"]
         document = json.loads(out.read_text())
         assert document["reference"] == str(data["reference"])
@@ -35,8 +53,17 @@ def test_ratio_is_larger_for_a_shifted_target(cli, data, tmp_path):
 def test_each_ratio_is_explained(cli, data, tmp_path):
     # issue 12: mmd 88x beside frechet 1.43x on the same data, with no word on why.
     out = tmp_path / "d.json"
-    result = cli("distance", data["reference"], data["shifted"], "--method", "mmd,frechet",
-                 "--bootstrap", 0, "--json", out)
+    result = cli(
+        "distance",
+        data["reference"],
+        data["shifted"],
+        "--method",
+        "mmd,frechet",
+        "--bootstrap",
+        0,
+        "--json",
+        out,
+    )
     assert result.code == 0, result.err
     _, notes = result.out.strip().split("\n\n")
     text = " ".join(notes.split())
@@ -89,5 +116,6 @@ def test_user_errors(cli, data, tmp_path, args, message):
 def test_wrong_dimension_names_both_files(cli, data):
     result = cli("distance", data["reference"], data["other_dim"])
     assert result.code == 2
-    assert f"{data['reference']} holds 16-d embeddings but {data['other_dim']} holds 8-d" \
-        in result.err
+    assert (
+        f"{data['reference']} holds 16-d embeddings but {data['other_dim']} holds 8-d" in result.err
+    )

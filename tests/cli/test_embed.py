@@ -1,4 +1,5 @@
 """``fmood embed``: happy path, resume, failures, exit codes and one-line errors."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,19 @@ def folder(tmp_path):
 
 
 def _embed(cli, folder, store, *extra):
-    return cli("embed", "--backbone", "tiny-cli", "--data", folder, "--store", store,
-               "--workers", 0, "--no-progress", *extra)
+    return cli(
+        "embed",
+        "--backbone",
+        "tiny-cli",
+        "--data",
+        folder,
+        "--store",
+        store,
+        "--workers",
+        0,
+        "--no-progress",
+        *extra,
+    )
 
 
 def test_help_says_what_it_reads_writes_and_shows_examples(capsys):
@@ -84,10 +96,28 @@ def test_help_documents_no_paths(capsys):
 
 
 def test_options_reach_backbone_and_readers(cli, folder, tmp_path):
-    result = _embed(cli, folder, tmp_path / "store", "--layers", "1,2", "--pooling", "mean",
-                    "--weights", "w.pth", "--device", "cpu", "--window=-600,1500",
-                    "--max-slices", 2, "--stride", 1, "--axis", 2, "--failures",
-                    tmp_path / "out" / "failed.csv")
+    result = _embed(
+        cli,
+        folder,
+        tmp_path / "store",
+        "--layers",
+        "1,2",
+        "--pooling",
+        "mean",
+        "--weights",
+        "w.pth",
+        "--device",
+        "cpu",
+        "--window=-600,1500",
+        "--max-slices",
+        2,
+        "--stride",
+        1,
+        "--axis",
+        2,
+        "--failures",
+        tmp_path / "out" / "failed.csv",
+    )
     assert result.code == 0, result.err
     assert RECEIVED == {"weights": "w.pth", "device": "cpu", "layers": "1,2", "pooling": "mean"}
     meta = FeatureStore.open(tmp_path / "store").metadata
@@ -147,13 +177,30 @@ def test_store_path_that_is_a_file(cli, folder, tmp_path):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--window", "lungs"], ["--window", "40,0"], ["--workers", "-1"], ["--batch-size", "0"],
-     ["--axis", "3"], ["--max-slices", "0"], ["--pooling", "max"]],
+    [
+        ["--window", "lungs"],
+        ["--window", "40,0"],
+        ["--workers", "-1"],
+        ["--batch-size", "0"],
+        ["--axis", "3"],
+        ["--max-slices", "0"],
+        ["--pooling", "max"],
+    ],
 )
 def test_bad_arguments_are_usage_errors(capsys, folder, tmp_path, extra):
     with pytest.raises(SystemExit) as info:
-        main(["embed", "--backbone", "tiny-cli", "--data", str(folder), "--store",
-              str(tmp_path / "s"), *extra])
+        main(
+            [
+                "embed",
+                "--backbone",
+                "tiny-cli",
+                "--data",
+                str(folder),
+                "--store",
+                str(tmp_path / "s"),
+                *extra,
+            ]
+        )
     assert info.value.code == 2
     assert "embed: error: argument" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
@@ -168,14 +215,26 @@ def test_parse_window():
 def precomputed(tmp_path):
     vectors = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
     np.save(tmp_path / "v.npy", vectors)
-    pd.DataFrame({"path": list("abcd"), "site": list("ABAB")}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"path": list("abcd"), "site": list("ABAB")}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
     return tmp_path / "v.npy", tmp_path / "m.csv", vectors
 
 
 def test_precomputed_happy_path_and_resume(cli, precomputed, tmp_path):
     npy, csv, vectors = precomputed
-    argv = ["embed", "--backbone", "precomputed:biomedclip", "--weights", npy, "--data", csv,
-            "--store", tmp_path / "store", "--no-progress"]
+    argv = [
+        "embed",
+        "--backbone",
+        "precomputed:biomedclip",
+        "--weights",
+        npy,
+        "--data",
+        csv,
+        "--store",
+        tmp_path / "store",
+        "--no-progress",
+    ]
     result = cli(*argv)
     assert result.code == 0, result.err
     assert "Embedded 4 images" in result.out and "precomputed:biomedclip" in result.out
@@ -196,13 +255,18 @@ def test_precomputed_happy_path_and_resume(cli, precomputed, tmp_path):
         ({"rows": 3}, "holds 4 vectors but"),
     ],
 )
-def test_precomputed_errors_are_one_line_and_write_nothing(cli, precomputed, tmp_path, change,
-                                                           message):
+def test_precomputed_errors_are_one_line_and_write_nothing(
+    cli, precomputed, tmp_path, change, message
+):
     npy, csv, _ = precomputed
     if "rows" in change:
         pd.read_csv(csv).head(change.pop("rows")).to_csv(csv, index=False)
-    argv = {"--backbone": "precomputed", "--weights": str(npy), "--data": str(csv),
-            "--store": str(tmp_path / "store")}
+    argv = {
+        "--backbone": "precomputed",
+        "--weights": str(npy),
+        "--data": str(csv),
+        "--store": str(tmp_path / "store"),
+    }
     argv.update(change)
     flags = [x for k, v in argv.items() if v is not None for x in ((k, v) if v else (k,))]
     result = cli("embed", *flags)

@@ -14,8 +14,16 @@ from fmood.errors import InvalidInputError
 
 def test_fit_saves_a_detector_and_summarises_it(cli, data, tmp_path):
     out = tmp_path / "det"
-    result = cli("fit", data["reference"], "--out", out, "--calibration", "split",
-                 "--calibration-fraction", 0.4)
+    result = cli(
+        "fit",
+        data["reference"],
+        "--out",
+        out,
+        "--calibration",
+        "split",
+        "--calibration-fraction",
+        0.4,
+    )
     assert result.code == 0, result.err
     detector = OODDetector.load(out)
     assert detector.n_features_in_ == 16 and detector.calibration_scores_.shape[0] == 120
@@ -47,10 +55,16 @@ def test_scorer_parameters_reach_the_saved_detector(cli, data, tmp_path):
 
 def test_parse_scorers_and_values():
     assert parse_scorers("knn, mahalanobis:shrinkage=none") == [
-        "knn", ("mahalanobis", {"shrinkage": None})
+        "knn",
+        ("mahalanobis", {"shrinkage": None}),
     ]
     assert [parse_value(v) for v in ("10", "0.5", "true", "False", "null", "oas")] == [
-        10, 0.5, True, False, None, "oas"
+        10,
+        0.5,
+        True,
+        False,
+        None,
+        "oas",
     ]
     with pytest.raises(InvalidInputError, match="expected key=value after 'knn'"):
         parse_scorers("knn:k")
@@ -58,8 +72,9 @@ def test_parse_scorers_and_values():
 
 def test_store_metadata_columns_give_groups_and_domains(cli, store_dir, tmp_path):
     out = tmp_path / "det"
-    result = cli("fit", store_dir, "--out", out, "--groups-column", "patient",
-                 "--domains-column", "site")
+    result = cli(
+        "fit", store_dir, "--out", out, "--groups-column", "patient", "--domains-column", "site"
+    )
     assert result.code == 0, result.err
     assert "folds cut by whole groups" in result.out and "2 domains (A, B)" in result.out
     assert json.loads((out / "detector.json").read_text())["domains"] == ["A", "B"]
@@ -68,8 +83,9 @@ def test_store_metadata_columns_give_groups_and_domains(cli, store_dir, tmp_path
 def test_per_sample_files_for_a_npy_reference(cli, data, tmp_path):
     sites = np.where(np.arange(300) % 3 == 0, "north", "south")
     np.save(tmp_path / "sites.npy", sites)
-    result = cli("fit", data["reference"], "--out", tmp_path / "det",
-                 "--domains", tmp_path / "sites.npy")
+    result = cli(
+        "fit", data["reference"], "--out", tmp_path / "det", "--domains", tmp_path / "sites.npy"
+    )
     assert result.code == 0, result.err
     assert "2 domains (north, south)" in result.out
 
@@ -77,8 +93,10 @@ def test_per_sample_files_for_a_npy_reference(cli, data, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scorers", "knn,isolation_forest"],
-         r"unknown scorer 'isolation_forest'; available: .*knn.*mahalanobis"),
+        (
+            ["--scorers", "knn,isolation_forest"],
+            r"unknown scorer 'isolation_forest'; available: .*knn.*mahalanobis",
+        ),
         (["--scorers", "knn:kk=3"], r"scorer 'knn' has no parameter 'kk'; its parameters: k, "),
         (["--groups-column", "patient"], "needs a feature store"),
         (["--calibration-fraction", "1.5"], r"calibration_fraction must be in \(0, 1\)"),
@@ -95,8 +113,10 @@ def test_bad_options_are_user_errors(cli, data, tmp_path, args, message):
 def test_unknown_metadata_column_names_it_and_the_available_ones(cli, store_dir, tmp_path):
     result = cli("fit", store_dir, "--out", tmp_path / "det", "--domains-column", "hospital")
     assert result.code == 2
-    assert "no metadata column 'hospital' (--domains-column); available: path, site, patient" \
+    assert (
+        "no metadata column 'hospital' (--domains-column); available: path, site, patient"
         in result.err
+    )
 
 
 def test_unwritable_out_fails_before_fitting(cli, data, tmp_path):

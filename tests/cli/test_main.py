@@ -78,10 +78,22 @@ def test_console_script_exit_code_and_clean_stderr(data, detector_dir, tmp_path)
     out = tmp_path / "s.csv"
     # PYTHONPATH: the checkout is what runs, whatever state the installed package is in.
     result = subprocess.run(
-        [sys.executable, "-m", "fmood.cli.main", "score", "--detector", str(detector_dir),
-         str(data["other_dim"]), "--out", str(out)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "fmood.cli.main",
+            "score",
+            "--detector",
+            str(detector_dir),
+            str(data["other_dim"]),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -90,24 +102,39 @@ def test_console_script_exit_code_and_clean_stderr(data, detector_dir, tmp_path)
     assert not out.exists()
 
 
-HEAVY = ("numpy", "pandas", "scipy", "sklearn", "faiss", "pyarrow", "pydicom", "torch",
-         "transformers", "open_clip", "timm", "matplotlib", "PIL")
+HEAVY = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "faiss",
+    "pyarrow",
+    "pydicom",
+    "torch",
+    "transformers",
+    "open_clip",
+    "timm",
+    "matplotlib",
+    "PIL",
+)
 
 
 def test_building_the_parser_imports_nothing_heavy():
     # issue 12: `fmood --help` took 7-10 s importing torch, scipy, pandas... for a parser.
-    code = ("import sys; from fmood.cli.main import build_parser; build_parser(); "
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys; from fmood.cli.main import build_parser; build_parser(); "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
 
 
 def test_import_fmood_is_lazy_but_complete():
-    code = ("import sys, fmood; print('numpy' in sys.modules); "
-            "print(all(getattr(fmood, n) is not None for n in fmood.__all__))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, fmood; print('numpy' in sys.modules); "
+        "print(all(getattr(fmood, n) is not None for n in fmood.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True"]
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         fmood.missing  # noqa: B018

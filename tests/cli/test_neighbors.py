@@ -19,8 +19,19 @@ def own_rows(store_dir, tmp_path):
 
 def test_neighbours_of_chosen_rows(cli, store_dir, own_rows, tmp_path):
     out = tmp_path / "nb.csv"
-    result = cli("neighbors", "--store", store_dir, "--query", own_rows, "--rows", "0,2",
-                 "-k", 3, "--csv", out)
+    result = cli(
+        "neighbors",
+        "--store",
+        store_dir,
+        "--query",
+        own_rows,
+        "--rows",
+        "0,2",
+        "-k",
+        3,
+        "--csv",
+        out,
+    )
     assert result.code == 0, result.err
     table = pd.read_csv(out)
     assert len(table) == 6 and table["query"].tolist() == [0, 0, 0, 2, 2, 2]
@@ -32,8 +43,14 @@ def test_neighbours_of_chosen_rows(cli, store_dir, own_rows, tmp_path):
     assert {"site", "patient"} <= set(table.columns)
     blocks = result.out.split("\n\n")
     assert [b.splitlines()[0] for b in blocks] == ["query row 0:", "query row 2:"]
-    assert blocks[0].splitlines()[1].split() == ["rank", "id", "distance", "path", "site",
-                                                 "patient"]
+    assert blocks[0].splitlines()[1].split() == [
+        "rank",
+        "id",
+        "distance",
+        "path",
+        "site",
+        "patient",
+    ]
     assert blocks[0].splitlines()[2].split()[:2] == ["1", "3"]
 
 
@@ -74,14 +91,17 @@ def wide_store(tmp_path):
     folder = tmp_path / ("deep_folder_name_" * 6)
     path = tmp_path / "wide_store"
     store = FeatureStore.create(path, 8)
-    store.add(rng.normal(size=(12, 8)).astype(np.float32), {
-        "path": [str(folder / f"patient_{i}" / f"scan_{i:03d}.dcm") for i in range(12)],
-        "file_sha256": [f"{i:064x}" for i in range(12)],
-        "patient": [f"p{i}" for i in range(12)],
-        "Modality": ["CT"] * 12,
-        "Manufacturer": ["A very long manufacturer name, Inc."] * 6 + ["Other"] * 6,
-        "ManufacturerModelName": [f"Model {i} " * 4 for i in range(12)],
-    })
+    store.add(
+        rng.normal(size=(12, 8)).astype(np.float32),
+        {
+            "path": [str(folder / f"patient_{i}" / f"scan_{i:03d}.dcm") for i in range(12)],
+            "file_sha256": [f"{i:064x}" for i in range(12)],
+            "patient": [f"p{i}" for i in range(12)],
+            "Modality": ["CT"] * 12,
+            "Manufacturer": ["A very long manufacturer name, Inc."] * 6 + ["Other"] * 6,
+            "ManufacturerModelName": [f"Model {i} " * 4 for i in range(12)],
+        },
+    )
     return path
 
 
@@ -89,8 +109,19 @@ def test_output_is_compact_shows_the_query_and_what_was_written(cli, wide_store,
     # issue 12: 346-character lines with a 64-character hash, no query metadata, no
     # "wrote" line.
     out = tmp_path / "nb.csv"
-    result = cli("neighbors", "--store", wide_store, "--query", wide_store, "--rows", "0,5",
-                 "-k", 4, "--csv", out)
+    result = cli(
+        "neighbors",
+        "--store",
+        wide_store,
+        "--query",
+        wide_store,
+        "--rows",
+        "0,5",
+        "-k",
+        4,
+        "--csv",
+        out,
+    )
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert max(map(len, lines)) <= 100

@@ -24,8 +24,19 @@ def test_image_query_prints_degree_and_writes_an_escaped_panel(cli, store, tmp_p
     image.parent.mkdir()
     Image.fromarray((chest_crops(1)[0] * 255).astype(np.uint8)).save(image)
     html = tmp_path / "panel.html"
-    result = cli("neighbors", "--store", store, "--image", image, "-k", "3", "--html", html,
-                 "--device", "cpu")
+    result = cli(
+        "neighbors",
+        "--store",
+        store,
+        "--image",
+        image,
+        "-k",
+        "3",
+        "--html",
+        html,
+        "--device",
+        "cpu",
+    )
     assert result.code == 0, result.err
     assert "degree" in result.out and "flagged at 5% FDR yes" in result.out
     assert result.out.count("brain_") == 3
@@ -54,6 +65,7 @@ def test_errors(cli, store, tmp_path):
     (tmp_path / "img").mkdir()
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "img" / "a.png")
     embed_dataset(random, tmp_path / "img", other, progress=False, num_workers=0)
-    result = cli("neighbors", "--store", other, "--image", tmp_path / "img" / "a.png",
-                 "--device", "cpu")
+    result = cli(
+        "neighbors", "--store", other, "--image", tmp_path / "img" / "a.png", "--device", "cpu"
+    )
     assert result.code == 2 and "--weights" in result.err

@@ -21,13 +21,32 @@ def folders(tmp_path_factory):
 
 def test_report_writes_and_prints_where(cli, folders, tmp_path):
     out = tmp_path / "report"
-    result = cli("report", "--reference", folders / "ref", "--target", folders / "target",
-                 "--out", out, "--backbone", "efficientnet-lite0", "--device", "cpu",
-                 "--store-root", tmp_path / "emb", "--no-progress", "--top", "3")
+    result = cli(
+        "report",
+        "--reference",
+        folders / "ref",
+        "--target",
+        folders / "target",
+        "--out",
+        out,
+        "--backbone",
+        "efficientnet-lite0",
+        "--device",
+        "cpu",
+        "--store-root",
+        tmp_path / "emb",
+        "--no-progress",
+        "--top",
+        "3",
+    )
     assert result.code == 0, result.err
     assert str(out / "report.html") in result.out
-    assert {p.name for p in out.iterdir()} == {"report.html", "scores.csv", "summary.json",
-                                               ".fmood-outputs.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "report.html",
+        "scores.csv",
+        "summary.json",
+        ".fmood-outputs.json",
+    }
 
 
 @pytest.mark.parametrize(
@@ -51,8 +70,21 @@ def test_bad_input_one_line_exit_2_nothing_written(cli, folders, tmp_path, case,
         out.write_text("keep me")
     else:
         args = []
-    result = cli("report", "--reference", folders / "ref", "--target", target, "--out", out,
-                 "--device", "cpu", "--store-root", tmp_path / "emb", "--no-progress", *args)
+    result = cli(
+        "report",
+        "--reference",
+        folders / "ref",
+        "--target",
+        target,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--store-root",
+        tmp_path / "emb",
+        "--no-progress",
+        *args,
+    )
     assert result.code == 2
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.err

@@ -42,8 +42,11 @@ def test_store_target_carries_its_metadata(cli, store_dir, detector_dir, tmp_pat
 
 
 def test_metadata_clashing_with_a_score_column_is_renamed():
-    source = EmbeddingSource(Path("store"), np.zeros((2, 3), np.float32),
-                             pd.DataFrame({"path": ["a", "b"], "degree": [1, 2]}))
+    source = EmbeddingSource(
+        Path("store"),
+        np.zeros((2, 3), np.float32),
+        pd.DataFrame({"path": ["a", "b"], "degree": [1, 2]}),
+    )
     assessed = pd.DataFrame({"degree": [0.1, 0.9], "flagged": [False, True]})
     table = scores_table(source, assessed)
     assert list(table.columns) == ["row", "path", "meta_degree", "degree", "flagged"]
@@ -69,8 +72,12 @@ def test_wrong_dimension_names_both_sides(cli, data, detector_dir, tmp_path):
 )
 def test_user_errors(cli, data, detector_dir, tmp_path, replace, message):
     (tmp_path / "file").write_text("x")
-    args = {"--detector": detector_dir, "target": data["shifted"],
-            "--out": tmp_path / "scores.csv", "--alpha": 0.05}
+    args = {
+        "--detector": detector_dir,
+        "target": data["shifted"],
+        "--out": tmp_path / "scores.csv",
+        "--alpha": 0.05,
+    }
     args.update({k: v if k == "--alpha" else tmp_path / v for k, v in replace.items()})
     target = args.pop("target")
     result = cli("score", target, *[part for pair in args.items() for part in pair])
@@ -88,8 +95,9 @@ def test_failed_run_keeps_an_earlier_table(cli, data, detector_dir, tmp_path):
 
 
 def test_a_later_chunk_gets_its_own_rows_and_metadata():
-    source = EmbeddingSource(Path("store"), np.zeros((5, 3), np.float32),
-                             pd.DataFrame({"path": list("abcde")}))
+    source = EmbeddingSource(
+        Path("store"), np.zeros((5, 3), np.float32), pd.DataFrame({"path": list("abcde")})
+    )
     table = scores_table(source, pd.DataFrame({"degree": [0.1, 0.9]}), start=3)
     assert table["row"].tolist() == [3, 4] and table["path"].tolist() == ["d", "e"]
 
@@ -98,7 +106,8 @@ def test_an_npz_or_a_3d_array_is_refused_without_loading(cli, detector_dir, tmp_
     np.savez(tmp_path / "t.npz", a=np.zeros((2, 16)))
     np.save(tmp_path / "cube.npy", np.zeros((2, 4, 16), np.float32))
     for name, message in (("t.npz", "is an .npz archive"), ("cube.npy", "must be 2-D")):
-        result = cli("score", tmp_path / name, "--detector", detector_dir,
-                     "--out", tmp_path / "s.csv")
+        result = cli(
+            "score", tmp_path / name, "--detector", detector_dir, "--out", tmp_path / "s.csv"
+        )
         assert result.code == 2 and message in result.err, result.err
     assert not (tmp_path / "s.csv").exists()

@@ -1,4 +1,5 @@
 """``fmood store verify``: ok with notes, one line per problem and exit 2."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 One small build per module (3 + 2 subjects, 6 slices, 2 severities) is shared; the tests that
 need a second build (determinism, parameter change, incomplete folder) each make one.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,13 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return make_medical_ood_dataset(tmp_path_factory.mktemp("medical") / "a", progress=False, **SMALL)
+    return make_medical_ood_dataset(
+        tmp_path_factory.mktemp("medical") / "a", progress=False, **SMALL
+    )
 
 
 def _files(root: Path) -> dict[str, Path]:
-    return {
-        p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _pixels(root: Path, relative: str) -> np.ndarray:
@@ -61,7 +62,7 @@ def test_manifests_load_and_every_file_decodes(built):
     for record in reference + target:
         (image,) = read_image(record.path)
         assert image.pixels.dtype == np.float32
-        assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
+        assert image.pixels.min() >= 0.0 and image.pixels.max() <= 1.0
         assert image.pixels.max() > image.pixels.min(), record.path
     assert reference[0].metadata["site"] == "reference-site"
 

@@ -6,10 +6,13 @@ from fmood.errors import InvalidInputError
 
 
 def test_levels_follow_the_axial_index_and_only_t1_slices_get_one():
-    manifest = pd.DataFrame({
-        "shift": ["reference", "id", "artifact-noise", "artifact-noise", "ct", "mr-epi", "id"],
-        "source_frame": pd.array([20, 66, 99, 100, pd.NA, 10, pd.NA], dtype="Int64"),
-    }, index=[5, 6, 7, 8, 9, 10, 11])
+    manifest = pd.DataFrame(
+        {
+            "shift": ["reference", "id", "artifact-noise", "artifact-noise", "ct", "mr-epi", "id"],
+            "source_frame": pd.array([20, 66, 99, 100, pd.NA, 10, pd.NA], dtype="Int64"),
+        },
+        index=[5, 6, 7, 8, 9, 10, 11],
+    )
     levels = axial_level(manifest)
     assert levels.index.equals(manifest.index) and levels.name == "level"
     assert levels.iloc[:4].tolist() == ["inferior", "middle", "middle", "superior"]

@@ -166,14 +166,22 @@ def test_groups_keep_correlated_slices_from_faking_a_shift(method):
     A, groups_a = _volumes(60, 10, seed=0)
     B, groups_b = _volumes(8, 10, seed=1)  # new volumes of the same distribution
     naive = dataset_distance(A, B, method, n_bootstrap=20, random_state=0)
-    grouped = dataset_distance(A, B, method, n_bootstrap=20, random_state=0,
-                               groups_a=groups_a, groups_b=groups_b)
+    grouped = dataset_distance(
+        A, B, method, n_bootstrap=20, random_state=0, groups_a=groups_a, groups_b=groups_b
+    )
     assert naive.ratio > 3  # rows of shared volumes make the row-wise floor far too low
     assert grouped.ratio < 2.5
     if method == "mmd":
         assert naive.p_value < 0.05 and grouped.p_value > 0.05
-    shifted = dataset_distance(A, _volumes(8, 10, seed=2, shift=2.0)[0], method, n_bootstrap=20,
-                               random_state=0, groups_a=groups_a, groups_b=groups_b)
+    shifted = dataset_distance(
+        A,
+        _volumes(8, 10, seed=2, shift=2.0)[0],
+        method,
+        n_bootstrap=20,
+        random_state=0,
+        groups_a=groups_a,
+        groups_b=groups_b,
+    )
     assert shifted.ratio > 3 * grouped.ratio
 
 

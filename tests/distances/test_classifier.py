@@ -31,8 +31,11 @@ def test_resample_with_all_rows_is_the_value():
 
 def test_folds_shrink_to_the_smaller_set():
     rng = np.random.default_rng(0)
-    stat = DomainClassifier(rng.standard_normal((3, 4)).astype(np.float32),
-                            rng.standard_normal((50, 4)).astype(np.float32), rng=rng)
+    stat = DomainClassifier(
+        rng.standard_normal((3, 4)).astype(np.float32),
+        rng.standard_normal((50, 4)).astype(np.float32),
+        rng=rng,
+    )
     assert stat.extra["n_splits"] == 3
 
 

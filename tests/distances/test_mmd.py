@@ -2,14 +2,15 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from fmood.distances import mmd2_unbiased
 from fmood.distances import mmd as mmd_module
+from fmood.distances import mmd2_unbiased
 from fmood.distances.mmd import MMD
 from fmood.errors import InvalidInputError
 
 
 def _naive_mmd2(A, B, sigma):
     """Gretton et al. (2012), Lemma 6, written as double loops."""
+
     def k(x, y):
         return np.exp(-np.sum((x - y) ** 2) / (2 * sigma**2))
 
@@ -49,8 +50,9 @@ def test_resample_is_the_u_statistic_of_the_resampled_sets():
     B = rng.standard_normal((9, 3)).astype(np.float32)
     stat = MMD(A, B, rng=rng)
     idx_a, idx_b = rng.integers(0, 12, 12), rng.integers(0, 9, 9)
-    expected = _naive_mmd2(A[idx_a].astype(np.float64), B[idx_b].astype(np.float64),
-                           stat.params["bandwidth"])
+    expected = _naive_mmd2(
+        A[idx_a].astype(np.float64), B[idx_b].astype(np.float64), stat.params["bandwidth"]
+    )
     assert stat.resample(idx_a, idx_b) == pytest.approx(expected, abs=1e-6)
 
 
@@ -68,15 +70,17 @@ def test_grows_with_mean_shift():
 
 def test_clear_shift_is_significant():
     A, B = _sets(0.5)
-    stat = MMD(A.astype(np.float32), B.astype(np.float32), rng=np.random.default_rng(0),
-               n_permutations=200)
+    stat = MMD(
+        A.astype(np.float32), B.astype(np.float32), rng=np.random.default_rng(0), n_permutations=200
+    )
     assert stat.p_value(np.random.default_rng(0)) < 0.01
 
 
 def test_p_value_counts_permutations():
     A, B = _sets(0.0, n=30)
-    stat = MMD(A.astype(np.float32), B.astype(np.float32), rng=np.random.default_rng(0),
-               n_permutations=99)
+    stat = MMD(
+        A.astype(np.float32), B.astype(np.float32), rng=np.random.default_rng(0), n_permutations=99
+    )
     p = stat.p_value(np.random.default_rng(0))
     assert 1 / 100 <= p <= 1 and round(p * 100) == pytest.approx(p * 100)
 

@@ -84,7 +84,9 @@ def test_noise_ratio_rules():
 
 
 def test_subsample_keeps_order_and_size():
-    np.testing.assert_array_equal(subsample_index(20, None, np.random.default_rng(0)), np.arange(20))
+    np.testing.assert_array_equal(
+        subsample_index(20, None, np.random.default_rng(0)), np.arange(20)
+    )
     sub = subsample_index(20, 5, np.random.default_rng(0))
     assert sub.shape == (5,) and np.all(np.diff(sub) > 0)
 

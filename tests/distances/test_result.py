@@ -9,9 +9,19 @@ from fmood.distances import DistanceResult
 
 
 def _result(**overrides):
-    fields = dict(method="mmd", value=0.0123, ci_low=0.0101, ci_high=0.0152, null_level=0.0011,
-                  ratio=11.18, p_value=0.005, n_a=100, n_b=80,
-                  params={"bandwidth": np.float64(1.5)}, extra={"null_values": [np.float32(0.5)]})
+    fields = dict(
+        method="mmd",
+        value=0.0123,
+        ci_low=0.0101,
+        ci_high=0.0152,
+        null_level=0.0011,
+        ratio=11.18,
+        p_value=0.005,
+        n_a=100,
+        n_b=80,
+        params={"bandwidth": np.float64(1.5)},
+        extra={"null_values": [np.float32(0.5)]},
+    )
     fields.update(overrides)
     return DistanceResult(**fields)
 

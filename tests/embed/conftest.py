@@ -1,4 +1,5 @@
 """Fixtures of the extraction tests: a tiny backbone and a dataset folder per test."""
+
 from __future__ import annotations
 
 from pathlib import Path

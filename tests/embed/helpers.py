@@ -1,4 +1,5 @@
 """Tiny backbones and small on-disk datasets for the extraction tests."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,15 @@ from fmood.backbones import ModuleBackbone, Preprocessing
 
 SIZE = 32
 #: Frames per good file of :func:`make_folder`, by file name.
-FRAMES = {"a.png": 1, "b_rgb.png": 1, "c.jpg": 1, "ct.dcm": 1, "mr.dcm": 1, "stack.tif": 3,
-          "vol.nii.gz": 5}
+FRAMES = {
+    "a.png": 1,
+    "b_rgb.png": 1,
+    "c.jpg": 1,
+    "ct.dcm": 1,
+    "mr.dcm": 1,
+    "stack.tif": 3,
+    "vol.nii.gz": 5,
+}
 BAD = ("empty.png", "truncated.png", "text.dcm", "broken.nii.gz")
 
 
@@ -26,8 +34,9 @@ def tiny_module(seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator))
         conv.bias.copy_(torch.randn(conv.bias.shape, generator=generator))
-    return torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten())
+    return torch.nn.Sequential(
+        conv, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
 
 
 def tiny_backbone(name: str = "tiny", seed: int = 0) -> ModuleBackbone:

@@ -1,4 +1,5 @@
 """embed_dataset end to end on small real files, against an independent read-and-embed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,16 @@ from fmood.io import read_image
 from fmood.io.dataset import Record, list_dataset
 from fmood.store import FeatureStore
 
-IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "InstitutionName",
-               "ReferringPhysicianName", "AccessionNumber", "StudyInstanceUID")
+IDENTIFYING = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "StudyDate",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+    "StudyInstanceUID",
+)
 
 
 def _run(backbone, data, store, **kwargs) -> EmbedSummary:
@@ -30,14 +39,19 @@ def _run(backbone, data, store, **kwargs) -> EmbedSummary:
     return embed_dataset(backbone, data, store, **kwargs)
 
 
-def _expected(backbone, folder: Path, **read_options) -> tuple[np.ndarray, list[tuple[str, object]]]:
+def _expected(
+    backbone, folder: Path, **read_options
+) -> tuple[np.ndarray, list[tuple[str, object]]]:
     """Vectors the slow obvious way: read each good file, embed its images in one batch."""
     vectors, keys = [], []
     for name in sorted(FRAMES):
         path = folder / name
         kind = "nifti" if name.endswith(".nii.gz") else "dicom" if name.endswith(".dcm") else ""
-        options = {k: v for k, v in read_options.items()
-                   if (kind == "nifti" and k != "window") or (kind == "dicom" and k == "window")}
+        options = {
+            k: v
+            for k, v in read_options.items()
+            if (kind == "nifti" and k != "window") or (kind == "dicom" and k == "window")
+        }
         images = read_image(path, **options)
         vectors.append(backbone.embed(images))
         keys += [(os.path.abspath(path), image.frame) for image in images]
@@ -74,17 +88,21 @@ def test_folder_embeds_every_image_with_its_metadata(backbone, folder, tmp_path)
     assert ct["Modality"] == "CT" and ct["Manufacturer"] == "GE MEDICAL SYSTEMS"
     assert ct["PixelSpacing"] == "[0.661468,0.661468]"  # lists as JSON text: groupable
     assert not set(IDENTIFYING) & set(store.metadata.columns)
-    assert not store.metadata.isin(["CompressedSamples^CT1", "1CT1", "JFK IMAGING CENTER"]).any().any()
+    assert (
+        not store.metadata.isin(["CompressedSamples^CT1", "1CT1", "JFK IMAGING CENTER"]).any().any()
+    )
 
 
 def test_manifest_columns_are_stored_and_win_over_reader_fields(backbone, folder, tmp_path):
     manifest = tmp_path / "manifest.csv"
-    pd.DataFrame({
-        "path": ["data/ct.dcm", "data/a.png", str(folder / "stack.tif")],
-        "site": ["A", "B", "B"],
-        "label": [1, 0, 0],
-        "Manufacturer": ["site-A scanner", None, None],
-    }).to_csv(manifest, index=False)
+    pd.DataFrame(
+        {
+            "path": ["data/ct.dcm", "data/a.png", str(folder / "stack.tif")],
+            "site": ["A", "B", "B"],
+            "label": [1, 0, 0],
+            "Manufacturer": ["site-A scanner", None, None],
+        }
+    ).to_csv(manifest, index=False)
     summary = _run(backbone, manifest, tmp_path / "store")
     assert (summary.n_images, summary.n_failed_files) == (5, 0)
     meta = FeatureStore.open(tmp_path / "store").metadata
@@ -148,7 +166,9 @@ def test_new_files_are_added_after_the_old_ones(backbone, good_folder, tmp_path)
     assert len(store) == n_frames()
 
 
-def test_a_file_changed_since_it_was_embedded_is_reported_not_added(backbone, good_folder, tmp_path):
+def test_a_file_changed_since_it_was_embedded_is_reported_not_added(
+    backbone, good_folder, tmp_path
+):
     _run(backbone, good_folder, tmp_path / "store")
     (good_folder / "c.jpg").write_bytes((good_folder / "a.png").read_bytes())
     summary = _run(backbone, good_folder, tmp_path / "store")
@@ -271,7 +291,9 @@ def test_non_finite_vectors_fail_their_file(good_folder, tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"frame": 1}, {"file_sha256": "x"}])
-def test_manifest_columns_may_not_shadow_what_embedding_stores(backbone, good_folder, tmp_path, bad):
+def test_manifest_columns_may_not_shadow_what_embedding_stores(
+    backbone, good_folder, tmp_path, bad
+):
     with pytest.raises(InvalidInputError, match="clash"):
         _run(backbone, [Record(str(good_folder / "a.png"), bad)], tmp_path / "store")
 
@@ -295,7 +317,9 @@ def test_summary_reads_as_a_paragraph(backbone, folder, tmp_path):
     summary = _run(backbone, folder, tmp_path / "store")
     text = str(summary)
     assert "\n" not in text
-    assert f"Embedded {n_frames()} images from {len(FRAMES)} of {len(FRAMES) + len(BAD)} files" in text
+    assert (
+        f"Embedded {n_frames()} images from {len(FRAMES)} of {len(FRAMES) + len(BAD)} files" in text
+    )
     assert "images/s" in text and str(summary.failures_path) in text
     assert summary.images_per_second == pytest.approx(summary.n_images / summary.seconds)
 
@@ -313,8 +337,11 @@ def test_real_efficientnet_on_a_handful_of_files(tmp_path):
     store = FeatureStore.open(tmp_path / "store")
     assert summary.n_images == len(store) == 6 and store.dim == 1280
     assert store.fingerprint == net.fingerprint
-    images = [im for name in ("a.png", "copy.png", "ct.dcm", "stack.tif")
-              for im in read_image(folder / name)]
+    images = [
+        im
+        for name in ("a.png", "copy.png", "ct.dcm", "stack.tif")
+        for im in read_image(folder / name)
+    ]
     np.testing.assert_allclose(store.embeddings, net.embed(images), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(store.embeddings[0], store.embeddings[1])  # same bytes
 
@@ -332,11 +359,19 @@ def test_a_reused_staging_buffer_gives_the_same_vectors(backbone, good_folder):
         batcher = _Batcher(backbone, 3, done.append, pinned=buffer)
         for item in dataset:
             n = len(item["rows"])
-            batcher.push(_File(item["path"], item["sha256"], item["rows"], item["pixels"],
-                               np.empty((n, backbone.dim), np.float32)))
+            batcher.push(
+                _File(
+                    item["path"],
+                    item["sha256"],
+                    item["rows"],
+                    item["pixels"],
+                    np.empty((n, backbone.dim), np.float32),
+                )
+            )
         batcher.drain()
-        assert [f.path for f in done] == [os.path.abspath(p) for p in sorted(
-            str(good_folder / n) for n in FRAMES)]
+        assert [f.path for f in done] == [
+            os.path.abspath(p) for p in sorted(str(good_folder / n) for n in FRAMES)
+        ]
         results[staged] = np.concatenate([f.vectors for f in done])
     np.testing.assert_array_equal(results[True], results[False])
 

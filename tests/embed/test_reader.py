@@ -1,4 +1,5 @@
 """Worker items: one per file, frames preprocessed, failures returned instead of raised."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The run summary and the failures file beside the store."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,12 @@ FAILURES = pd.DataFrame({"path": ["/d/x.png"], "error": ["/d/x.png: file is empt
 
 
 def test_default_failures_path_is_beside_the_store(tmp_path):
-    assert default_failures_path(tmp_path / "stores" / "a") == tmp_path / "stores" / "a.failures.csv"
-    assert default_failures_path(tmp_path / "stores" / "a/") == tmp_path / "stores" / "a.failures.csv"
+    assert (
+        default_failures_path(tmp_path / "stores" / "a") == tmp_path / "stores" / "a.failures.csv"
+    )
+    assert (
+        default_failures_path(tmp_path / "stores" / "a/") == tmp_path / "stores" / "a.failures.csv"
+    )
 
 
 def test_save_failures_replaces_and_removes_only_its_own_file(tmp_path):
@@ -27,10 +32,18 @@ def test_save_failures_replaces_and_removes_only_its_own_file(tmp_path):
 
 def _summary(**changes) -> EmbedSummary:
     fields = {
-        "store": Path("/s"), "backbone": "tiny", "n_files": 10, "n_embedded_files": 7,
-        "n_images": 12, "n_skipped_files": 2, "n_failed_files": 1,
-        "failures_path": Path("/s.failures.csv"), "seconds": 2.0, "images_per_second": 6.0,
-        "n_stored": 20, "failures": FAILURES,
+        "store": Path("/s"),
+        "backbone": "tiny",
+        "n_files": 10,
+        "n_embedded_files": 7,
+        "n_images": 12,
+        "n_skipped_files": 2,
+        "n_failed_files": 1,
+        "failures_path": Path("/s.failures.csv"),
+        "seconds": 2.0,
+        "images_per_second": 6.0,
+        "n_stored": 20,
+        "failures": FAILURES,
     }
     return EmbedSummary(**{**fields, **changes})
 
@@ -49,8 +62,13 @@ def test_summary_paragraph():
 
 def test_failures_cannot_run_as_formulas_and_odd_names_are_escaped(tmp_path):
     path = tmp_path / "f.csv"
-    odd = pd.DataFrame({"path": ["=HYPERLINK(x)", "/d/scan\udcff.png"],
-                        "error": ["-bad", "/d/scan\udcff.png: \x1b[2J empty"]}, dtype=object)
+    odd = pd.DataFrame(
+        {
+            "path": ["=HYPERLINK(x)", "/d/scan\udcff.png"],
+            "error": ["-bad", "/d/scan\udcff.png: \x1b[2J empty"],
+        },
+        dtype=object,
+    )
     save_failures(odd, path)
     back = pd.read_csv(path)
     assert back["path"].tolist() == ["'=HYPERLINK(x)", "/d/scan\\udcff.png"]

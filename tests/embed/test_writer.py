@@ -1,4 +1,5 @@
 """Chunked, file-aligned adds; metadata made storable; opening and creating the store."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,8 +86,11 @@ def test_open_store_refuses_another_fingerprint_naming_both(tmp_path):
 def test_stored_files_maps_paths_to_hashes(tmp_path):
     store = FeatureStore.create(tmp_path / "s", 2, FP, metric="l2")
     assert stored_files(store) == {}
-    store.add(np.zeros((3, 2)), {"path": ["/a", "/a", "/b"], "file_sha256": ["h1", "h1", None]},
-              fingerprint=FP)
+    store.add(
+        np.zeros((3, 2)),
+        {"path": ["/a", "/a", "/b"], "file_sha256": ["h1", "h1", None]},
+        fingerprint=FP,
+    )
     store.add(np.zeros((1, 2)), {"path": ["/c"]}, fingerprint=FP)
     assert stored_files(store) == {"/a": "h1", "/b": None, "/c": None}
 
@@ -96,8 +100,9 @@ def test_files_another_writer_stored_meanwhile_are_not_added_or_counted(tmp_path
     writer = ChunkWriter(store, FP, flush_every=100)
     writer.add_file(np.zeros((2, 2)), [{"path": "/a", "frame": 0}, {"path": "/a", "frame": 1}])
     writer.add_file(np.ones((1, 2)), [{"path": "/b", "frame": None}])
-    FeatureStore.open(tmp_path / "s", mode="a").add(np.ones((2, 2)), {"path": ["/a", "/a"]},
-                                                    fingerprint=FP)
+    FeatureStore.open(tmp_path / "s", mode="a").add(
+        np.ones((2, 2)), {"path": ["/a", "/a"]}, fingerprint=FP
+    )
     writer.flush()
     assert (writer.n_added, writer.n_files_added, writer.n_files_skipped) == (1, 1, 1)
     assert FeatureStore.open(tmp_path / "s").metadata["path"].tolist() == ["/a", "/a", "/b"]

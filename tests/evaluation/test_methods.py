@@ -28,8 +28,11 @@ def test_every_method_scores_every_image_and_separates_a_shift():
     X_ood, _ = _classes(rng, 60, shift=3.0)
     groups = np.repeat(np.arange(30), 10)
     result = score_methods(X_ref, y_ref, np.vstack([X_id, X_ood]), groups=groups)
-    expected = {DETECTOR, *DETECTOR_VARIANTS} | {f"fmood:{n}" for n in FMOOD_SCORERS} | {
-        f"pytorch-ood:{n}" for n in BASELINES}
+    expected = (
+        {DETECTOR, *DETECTOR_VARIANTS}
+        | {f"fmood:{n}" for n in FMOOD_SCORERS}
+        | {f"pytorch-ood:{n}" for n in BASELINES}
+    )
     assert set(result.scores) == expected == set(result.seconds)
     for name, values in result.scores.items():
         assert values.shape == (120,) and np.isfinite(values).all(), name
@@ -60,8 +63,9 @@ def test_blocks_add_the_per_block_detector():
     X_ref, y_ref = _classes(rng, 200)
     X_eval, _ = _classes(rng, 40, shift=2.0)
     blocks = (("early", 6), ("final", 10))
-    result = score_methods(X_ref, y_ref, X_eval, blocks=blocks, fmood_scorers=(),
-                           baselines=("knn",))
+    result = score_methods(
+        X_ref, y_ref, X_eval, blocks=blocks, fmood_scorers=(), baselines=("knn",)
+    )
     assert DETECTOR_BLOCKS in result.scores and result.scores[DETECTOR_BLOCKS].shape == (40,)
     names = [s.label for s in detector_params(DETECTOR_BLOCKS, blocks)["scorers"]]
     assert names == ["mahalanobis@early", "mahalanobis@final"]

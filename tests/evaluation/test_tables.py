@@ -16,8 +16,12 @@ from fmood.evaluation.tables import (
 @pytest.fixture
 def manifest():
     """4 clean slices (2 patients); noise on slices 0 and 2 at severities 1-2; 3 CT images."""
-    rows = [("id", "p1", 10, None), ("id", "p1", 20, None), ("id", "p2", 10, None),
-            ("id", "p2", 30, None)]
+    rows = [
+        ("id", "p1", 10, None),
+        ("id", "p1", 20, None),
+        ("id", "p2", 10, None),
+        ("id", "p2", 30, None),
+    ]
     rows += [("artifact-noise", p, z, s) for p, z in (("p1", 10), ("p2", 10)) for s in (1, 2)]
     rows += [("ct", "c", None, None)] * 3
     return pd.DataFrame(rows, columns=["shift", "patient", "source_frame", "severity"])
@@ -26,8 +30,11 @@ def manifest():
 def test_detection_metrics_per_set_and_group(manifest):
     perfect = np.array([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12], float)
     reversed_ = -perfect
-    table = detection_table({"good": perfect, "bad": reversed_}, manifest["shift"],
-                            {"artifact-noise": "near", "ct": "far", "missing": "far"})
+    table = detection_table(
+        {"good": perfect, "bad": reversed_},
+        manifest["shift"],
+        {"artifact-noise": "near", "ct": "far", "missing": "far"},
+    )
     assert len(table) == 4  # 2 methods x 2 sets present
     good = table[table["method"] == "good"].set_index("set")
     assert good.loc["ct", "auroc"] == 1.0 and good.loc["ct", "fpr95"] == 0.0
@@ -49,7 +56,9 @@ def test_severity_spearman_and_curves(manifest):
     rising = np.array([0, 9, 0, 9, 1, 2, 1, 2, 5, 5, 5], float)
     table = severity_table({"rising": rising, "flat": np.zeros(11)}, manifest)
     assert table.loc["rising", "noise"] == pytest.approx(1.0)
-    assert table.loc["rising", "mean"] == pytest.approx(1.0) and np.isnan(table.loc["flat", "noise"])
+    assert table.loc["rising", "mean"] == pytest.approx(1.0) and np.isnan(
+        table.loc["flat", "noise"]
+    )
     curves = severity_curves({"rising": rising}, manifest)
     medians = curves.set_index("severity")["median_id_percentile"]
     assert medians[0.0] == 0.0 and medians[1.0] == 0.5 and medians[2.0] == 0.5
@@ -60,7 +69,9 @@ def test_calibration_pools_splits_and_reports_the_gap():
     table = calibration_table(p, [0.05, 0.1]).set_index("alpha")
     assert table.loc[0.05, "observed"] == pytest.approx(0.05)
     assert table.loc[0.1, "gap_points"] == pytest.approx(0.0, abs=1e-9)
-    assert table.loc[0.05, "split_sd"] == 0.0 and table.loc[0.05, "split_max"] == pytest.approx(0.05)
+    assert table.loc[0.05, "split_sd"] == 0.0 and table.loc[0.05, "split_max"] == pytest.approx(
+        0.05
+    )
     uneven = calibration_table([np.full(10, 0.01), np.full(10, 0.9)], [0.05]).iloc[0]
     assert uneven["observed"] == 0.5 and uneven["split_min"] == 0 and uneven["split_max"] == 1
     assert table.loc[0.05, "n_images"] == 400 and table.loc[0.05, "n_splits"] == 2

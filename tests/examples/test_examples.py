@@ -13,7 +13,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def run_example(name: str, out_dir: Path) -> str:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), str(out_dir)],
-        check=False, capture_output=True, text=True, timeout=900,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

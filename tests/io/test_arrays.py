@@ -1,4 +1,5 @@
 """Safe .npy reading: the header is checked against the file, nothing is unpickled."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Datasets for ``fmood embed``: folders and CSV manifests of files made from package data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -123,7 +124,11 @@ def test_load_records_sets_bad_files_aside(mixed):
     images, failures = load_records(list_dataset(mixed))
     assert sorted(Path(r.path).name for r, _ in images) == ["good.dcm", "good.png"]
     assert list(failures.columns) == ["path", "error"]
-    assert sorted(Path(p).name for p in failures["path"]) == ["empty.png", "text.dcm", "truncated.png"]
+    assert sorted(Path(p).name for p in failures["path"]) == [
+        "empty.png",
+        "text.dcm",
+        "truncated.png",
+    ]
     assert all(isinstance(e, str) and e and "\n" not in e for e in failures["error"])
 
 

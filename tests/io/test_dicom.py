@@ -1,4 +1,5 @@
 """DICOM reader on files shipped with pydicom and pydicom-data (no downloads)."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,8 @@ from fmood.errors import InvalidInputError
 from fmood.io import read_image
 from fmood.io.dicom import (
     CT_WINDOWS,
-    TECHNICAL_FIELDS,
     MULTIFRAME_FACTOR,
+    TECHNICAL_FIELDS,
     IdentifiablePixelsError,
     read_dicom,
     text_hash,
@@ -147,7 +148,7 @@ def test_jpeg2000_decodes_or_names_transfer_syntax():
         assert "JPEG 2000" in message and "openjpeg" in message
     else:
         assert image.pixels.shape == (480, 640, 3)
-        assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
+        assert image.pixels.min() >= 0.0 and image.pixels.max() <= 1.0
         assert image.metadata["TransferSyntaxUID"] == "1.2.840.10008.1.2.4.90"
 
 
@@ -211,8 +212,9 @@ def dicom_with(tmp_path, name="case.dcm", **tags) -> str:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("field", ["Manufacturer", "ManufacturerModelName", "BodyPartExamined",
-                                   "Modality"])
+@pytest.mark.parametrize(
+    "field", ["Manufacturer", "ManufacturerModelName", "BodyPartExamined", "Modality"]
+)
 def test_a_patient_name_in_a_text_field_never_reaches_the_metadata(tmp_path, field, name):
     (image,) = read_dicom(dicom_with(tmp_path, **{field: name}))
     assert image.metadata[field] == text_hash(name)
@@ -229,8 +231,12 @@ def test_equal_texts_hash_equally_so_images_still_group(tmp_path):
 
 
 def test_known_vendors_models_and_coded_terms_are_kept(tmp_path):
-    path = dicom_with(tmp_path, Manufacturer="Philips Medical Systems",
-                      ManufacturerModelName="Discovery MR750w", BodyPartExamined="whole body")
+    path = dicom_with(
+        tmp_path,
+        Manufacturer="Philips Medical Systems",
+        ManufacturerModelName="Discovery MR750w",
+        BodyPartExamined="whole body",
+    )
     (image,) = read_dicom(path)
     assert image.metadata["Manufacturer"] == "Philips Medical Systems"
     assert image.metadata["ManufacturerModelName"] == "Discovery MR750w"
@@ -264,13 +270,18 @@ def test_text_in_a_numeric_field_is_left_out_unseen(tmp_path):
     assert image.metadata["SliceThickness"] == 5.0
 
 
-@pytest.mark.parametrize(("tags", "reason"), [
-    ({"BurnedInAnnotation": "YES"}, "burned-in annotation"),
-    ({"RecognizableVisualFeatures": "YES"}, "recognizable visual features"),
-    ({"BurnedInAnnotation": "yes ", "RecognizableVisualFeatures": "YES"},
-     "burned-in annotation, recognizable visual features"),
-    ({"BurnedInAnnotation": "MAYBE"}, "burned-in annotation"),  # odd value: assume yes
-])
+@pytest.mark.parametrize(
+    ("tags", "reason"),
+    [
+        ({"BurnedInAnnotation": "YES"}, "burned-in annotation"),
+        ({"RecognizableVisualFeatures": "YES"}, "recognizable visual features"),
+        (
+            {"BurnedInAnnotation": "yes ", "RecognizableVisualFeatures": "YES"},
+            "burned-in annotation, recognizable visual features",
+        ),
+        ({"BurnedInAnnotation": "MAYBE"}, "burned-in annotation"),  # odd value: assume yes
+    ],
+)
 def test_identifiable_pixels_are_refused_by_default(tmp_path, monkeypatch, tags, reason):
     path = dicom_with(tmp_path, **tags)
     monkeypatch.setattr(pydicom.Dataset, "pixel_array", property(lambda ds: pytest.fail("decoded")))

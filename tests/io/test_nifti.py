@@ -1,4 +1,5 @@
 """NIfTI reader on nibabel's bundled test volumes."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ def test_4d_reads_first_volume_all_slices():
     images = read_image(EXAMPLE_4D)
     assert len(images) == 24
     assert [image.frame for image in images] == list(range(24))
-    assert all(image.pixels.shape == (128, 96) and image.pixels.dtype == np.float32 for image in images)
+    assert all(
+        image.pixels.shape == (128, 96) and image.pixels.dtype == np.float32 for image in images
+    )
     meta = images[0].metadata
     assert meta["shape"] == [128, 96, 24, 2]
     assert meta["volume"] == 0 and meta["n_volumes"] == 2
@@ -65,7 +68,9 @@ def test_no_clipping_is_min_max():
     volume = np.asarray(nib.load(ANATOMICAL).dataobj, dtype=np.float64)
     images = read_nifti(ANATOMICAL, skip_empty=False, clip_percentiles=(0, 100))
     stack = np.stack([image.pixels for image in images], axis=2)
-    np.testing.assert_allclose(stack, (volume - volume.min()) / (volume.max() - volume.min()), atol=1e-6)
+    np.testing.assert_allclose(
+        stack, (volume - volume.min()) / (volume.max() - volume.min()), atol=1e-6
+    )
 
 
 def test_empty_slices_skipped(tmp_path):

@@ -1,4 +1,5 @@
 """Raster reader on skimage's bundled images written to PNG / TIFF / JPEG with Pillow."""
+
 from __future__ import annotations
 
 import os
@@ -68,7 +69,9 @@ def test_grey_16bit_scaled_by_65535(tmp_path, camera, suffix):
     PILImage.fromarray(wide).save(path)
     (image,) = read_image(path)
     assert image.pixels.shape == camera.shape
-    np.testing.assert_allclose(image.pixels, wide.astype(np.float32) / np.float32(65535), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(
+        image.pixels, wide.astype(np.float32) / np.float32(65535), rtol=0, atol=1e-7
+    )
     assert image.pixels.max() <= 1.0
 
 
@@ -77,7 +80,7 @@ def test_jpeg_grey_in_unit_range(tmp_path, camera):
     PILImage.fromarray(camera).save(path, quality=95)
     (image,) = read_image(path)
     assert image.pixels.shape == camera.shape
-    assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
+    assert image.pixels.min() >= 0.0 and image.pixels.max() <= 1.0
     assert np.abs(image.pixels - camera / 255.0).mean() < 0.02  # lossy, but close
 
 
@@ -87,7 +90,9 @@ def test_multipage_tiff_one_image_per_page(tmp_path, camera):
     pages[0].save(path, save_all=True, append_images=pages[1:])
     images = read_raster(path)
     assert [image.frame for image in images] == [0, 1]
-    np.testing.assert_array_equal(images[1].pixels, (255 - camera).astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(
+        images[1].pixels, (255 - camera).astype(np.float32) / np.float32(255)
+    )
 
 
 def test_zero_byte_file(tmp_path):

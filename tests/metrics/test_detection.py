@@ -1,4 +1,5 @@
 """Detection metrics against sklearn, hand-computed FPR@95, and pytorch-ood 0.4.0."""
+
 from __future__ import annotations
 
 import json
@@ -77,9 +78,7 @@ def test_auroc_and_aupr_match_sklearn(ties):
     y_ood = np.r_[np.zeros(s_id.size), np.ones(s_ood.size)]
     scores = np.r_[s_id, s_ood]
     assert auroc(s_id, s_ood) == pytest.approx(roc_auc_score(y_ood, scores), abs=1e-12)
-    assert aupr_out(s_id, s_ood) == pytest.approx(
-        average_precision_score(y_ood, scores), abs=1e-12
-    )
+    assert aupr_out(s_id, s_ood) == pytest.approx(average_precision_score(y_ood, scores), abs=1e-12)
     assert aupr_in(s_id, s_ood) == pytest.approx(
         average_precision_score(1 - y_ood, -scores), abs=1e-12
     )

@@ -1,4 +1,5 @@
 """Risk-coverage curve, AURC and AUGRC: hand-computed values, an fd-shifts-style loop, bounds."""
+
 from __future__ import annotations
 
 import numpy as np

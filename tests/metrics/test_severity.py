@@ -1,4 +1,5 @@
 """Spearman correlation of scores with shift severity."""
+
 from __future__ import annotations
 
 import numpy as np

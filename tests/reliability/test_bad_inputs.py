@@ -5,6 +5,7 @@ line on stderr naming the file and the problem (never a traceback, never exit 1)
 file of theirs changed. Image files that cannot be embedded are not errors: they become one
 row of the failures file and the run goes on (tested at the end).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,112 +74,316 @@ def _edit_manifest(path: Path, **changes: object) -> Path:
 #: name -> (make the bad input in a folder -> the fmood arguments, words the error must hold)
 ARRAY_CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "missing file": (lambda d: ["fit", str(d / "nope.npy"), "--out", str(d / "det")], "nope.npy"),
-    "empty file": (lambda d: ["fit", str(_touch(d / "empty.npy")), "--out", str(d / "det")],
-                   "empty.npy"),
+    "empty file": (
+        lambda d: ["fit", str(_touch(d / "empty.npy")), "--out", str(d / "det")],
+        "empty.npy",
+    ),
     "text, not npy": (lambda d: ["fit", str(_text(d / "t.npy")), "--out", str(d / "det")], "t.npy"),
     "pickled objects": (
-        lambda d: ["fit", str(_npy(d / "obj.npy", np.array([{"a": 1}] * 3, dtype=object))),
-                   "--out", str(d / "det")], "obj.npy"),
+        lambda d: [
+            "fit",
+            str(_npy(d / "obj.npy", np.array([{"a": 1}] * 3, dtype=object))),
+            "--out",
+            str(d / "det"),
+        ],
+        "obj.npy",
+    ),
     "pickle file named .npy": (
-        lambda d: ["fit", str(_pickle(d / "p.npy")), "--out", str(d / "det")], "p.npy"),
+        lambda d: ["fit", str(_pickle(d / "p.npy")), "--out", str(d / "det")],
+        "p.npy",
+    ),
     "complex values": (
-        lambda d: ["fit", str(_npy(d / "c.npy", (clustered(80, d=D) * (1 + 1j)).astype(np.complex64))),
-                   "--out", str(d / "det")], "complex"),
-    "1-D array": (lambda d: ["fit", str(_npy(d / "v.npy", np.ones(10))), "--out", str(d / "det")],
-                  "v.npy"),
+        lambda d: [
+            "fit",
+            str(_npy(d / "c.npy", (clustered(80, d=D) * (1 + 1j)).astype(np.complex64))),
+            "--out",
+            str(d / "det"),
+        ],
+        "complex",
+    ),
+    "1-D array": (
+        lambda d: ["fit", str(_npy(d / "v.npy", np.ones(10))), "--out", str(d / "det")],
+        "v.npy",
+    ),
     "3-D array": (
         lambda d: ["fit", str(_npy(d / "cube.npy", np.ones((4, 4, 4)))), "--out", str(d / "det")],
-        "cube.npy"),
-    "NaN": (lambda d: ["fit", str(_npy(d / "nan.npy", _with(clustered(80, d=D), np.nan))),
-                       "--out", str(d / "det")], "nan.npy"),
-    "infinity": (lambda d: ["fit", str(_npy(d / "inf.npy", _with(clustered(80, d=D), np.inf))),
-                            "--out", str(d / "det")], "inf.npy"),
-    "zero rows": (lambda d: ["fit", str(_npy(d / "z.npy", np.ones((0, D)))), "--out", str(d / "det")],
-                  "z.npy"),
+        "cube.npy",
+    ),
+    "NaN": (
+        lambda d: [
+            "fit",
+            str(_npy(d / "nan.npy", _with(clustered(80, d=D), np.nan))),
+            "--out",
+            str(d / "det"),
+        ],
+        "nan.npy",
+    ),
+    "infinity": (
+        lambda d: [
+            "fit",
+            str(_npy(d / "inf.npy", _with(clustered(80, d=D), np.inf))),
+            "--out",
+            str(d / "det"),
+        ],
+        "inf.npy",
+    ),
+    "zero rows": (
+        lambda d: ["fit", str(_npy(d / "z.npy", np.ones((0, D)))), "--out", str(d / "det")],
+        "z.npy",
+    ),
     "text dtype": (
         lambda d: ["fit", str(_npy(d / "s.npy", np.full((5, 3), "x"))), "--out", str(d / "det")],
-        "s.npy"),
+        "s.npy",
+    ),
     "forged header (10^12 rows)": (
         lambda d: ["fit", str(_forged_header(d / "forged.npy")), "--out", str(d / "det")],
-        "forged.npy"),
+        "forged.npy",
+    ),
     "truncated data": (
-        lambda d: ["fit", str(_truncated_npy(d / "cut.npy")), "--out", str(d / "det")], "cut.npy"),
+        lambda d: ["fit", str(_truncated_npy(d / "cut.npy")), "--out", str(d / "det")],
+        "cut.npy",
+    ),
     "folder that is not a store": (
-        lambda d: ["fit", str(_mkdir(d / "folder")), "--out", str(d / "det")], "folder"),
+        lambda d: ["fit", str(_mkdir(d / "folder")), "--out", str(d / "det")],
+        "folder",
+    ),
     "store manifest not JSON": (
-        lambda d: ["fit", str(_garbage_manifest(d / "st")), "--out", str(d / "det")], "manifest"),
+        lambda d: ["fit", str(_garbage_manifest(d / "st")), "--out", str(d / "det")],
+        "manifest",
+    ),
     "store from a future format": (
-        lambda d: ["fit", str(_edit_manifest(d / "st", format_version=999)), "--out", str(d / "det")],
-        "st"),
+        lambda d: [
+            "fit",
+            str(_edit_manifest(d / "st", format_version=999)),
+            "--out",
+            str(d / "det"),
+        ],
+        "st",
+    ),
     "store dim edited": (
-        lambda d: ["fit", str(_edit_manifest(d / "st", dim=8)), "--out", str(d / "det")], "st"),
+        lambda d: ["fit", str(_edit_manifest(d / "st", dim=8)), "--out", str(d / "det")],
+        "st",
+    ),
     "store vectors truncated": (
-        lambda d: ["fit", str(_cut_vectors(d / "st")), "--out", str(d / "det")], "vectors"),
+        lambda d: ["fit", str(_cut_vectors(d / "st")), "--out", str(d / "det")],
+        "vectors",
+    ),
     "target of another dimension": (
-        lambda d: ["score", str(_npy(d / "t8.npy", clustered(20, d=8))), "--detector",
-                   str(_fitted(d)), "--out", str(d / "s.csv")], "t8.npy"),
+        lambda d: [
+            "score",
+            str(_npy(d / "t8.npy", clustered(20, d=8))),
+            "--detector",
+            str(_fitted(d)),
+            "--out",
+            str(d / "s.csv"),
+        ],
+        "t8.npy",
+    ),
     "detector folder missing": (
-        lambda d: ["score", str(_good(d / "t.npy")), "--detector", str(d / "nodet"),
-                   "--out", str(d / "s.csv")], "nodet"),
+        lambda d: [
+            "score",
+            str(_good(d / "t.npy")),
+            "--detector",
+            str(d / "nodet"),
+            "--out",
+            str(d / "s.csv"),
+        ],
+        "nodet",
+    ),
     "detector.json not JSON": (
-        lambda d: ["score", str(_good(d / "t.npy")), "--detector", str(_broken_detector(d)),
-                   "--out", str(d / "s.csv")], "detector.json"),
+        lambda d: [
+            "score",
+            str(_good(d / "t.npy")),
+            "--detector",
+            str(_broken_detector(d)),
+            "--out",
+            str(d / "s.csv"),
+        ],
+        "detector.json",
+    ),
     "score output is its input": (
-        lambda d: ["score", str(_good(d / "t.npy")), "--detector", str(_fitted(d)),
-                   "--out", str(d / "t.npy")], "t.npy"),
+        lambda d: [
+            "score",
+            str(_good(d / "t.npy")),
+            "--detector",
+            str(_fitted(d)),
+            "--out",
+            str(d / "t.npy"),
+        ],
+        "t.npy",
+    ),
     "distance JSON is its input": (
-        lambda d: ["distance", str(_good(d / "r.npy")), str(_good(d / "t.npy", seed=1)),
-                   "--json", str(d / "t.npy")], "t.npy"),
+        lambda d: [
+            "distance",
+            str(_good(d / "r.npy")),
+            str(_good(d / "t.npy", seed=1)),
+            "--json",
+            str(d / "t.npy"),
+        ],
+        "t.npy",
+    ),
     "fit output is a user's folder": (
         lambda d: ["fit", str(_good(d / "r.npy")), "--out", str(_users_folder(d / "mine"))],
-        "mine"),
+        "mine",
+    ),
     "report output is a user's folder": (
-        lambda d: ["report", "--reference", str(_store(d / "ref")), "--target",
-                   str(_store(d / "tgt")), "--out", str(_users_folder(d / "mine"))], "mine"),
+        lambda d: [
+            "report",
+            "--reference",
+            str(_store(d / "ref")),
+            "--target",
+            str(_store(d / "tgt")),
+            "--out",
+            str(_users_folder(d / "mine")),
+        ],
+        "mine",
+    ),
     "alpha out of range": (
-        lambda d: ["score", str(_good(d / "t.npy")), "--detector", str(_fitted(d)),
-                   "--out", str(d / "s.csv"), "--alpha", "2"], "alpha"),
+        lambda d: [
+            "score",
+            str(_good(d / "t.npy")),
+            "--detector",
+            str(_fitted(d)),
+            "--out",
+            str(d / "s.csv"),
+            "--alpha",
+            "2",
+        ],
+        "alpha",
+    ),
     "unknown scorer": (
         lambda d: ["fit", str(_good(d / "r.npy")), "--out", str(d / "det"), "--scorers", "magic"],
-        "magic"),
+        "magic",
+    ),
     "scorer parameter of the wrong type": (
-        lambda d: ["fit", str(_good(d / "r.npy")), "--out", str(d / "det"), "--scorers", "knn:k=abc"],
-        "k"),
+        lambda d: [
+            "fit",
+            str(_good(d / "r.npy")),
+            "--out",
+            str(d / "det"),
+            "--scorers",
+            "knn:k=abc",
+        ],
+        "k",
+    ),
     "calibration fraction above 1": (
-        lambda d: ["fit", str(_good(d / "r.npy")), "--out", str(d / "det"),
-                   "--calibration-fraction", "1.5"], "calibration"),
+        lambda d: [
+            "fit",
+            str(_good(d / "r.npy")),
+            "--out",
+            str(d / "det"),
+            "--calibration-fraction",
+            "1.5",
+        ],
+        "calibration",
+    ),
     "groups of the wrong length": (
-        lambda d: ["fit", str(_good(d / "r.npy")), "--out", str(d / "det"), "--groups",
-                   str(_npy(d / "g.npy", np.arange(7)))], "g.npy"),
+        lambda d: [
+            "fit",
+            str(_good(d / "r.npy")),
+            "--out",
+            str(d / "det"),
+            "--groups",
+            str(_npy(d / "g.npy", np.arange(7))),
+        ],
+        "g.npy",
+    ),
     "groups column missing from the store": (
-        lambda d: ["fit", str(_store(d / "st")), "--out", str(d / "det"), "--groups-column",
-                   "patient"], "patient"),
+        lambda d: [
+            "fit",
+            str(_store(d / "st")),
+            "--out",
+            str(d / "det"),
+            "--groups-column",
+            "patient",
+        ],
+        "patient",
+    ),
     "distance between dimensions": (
-        lambda d: ["distance", str(_good(d / "r.npy")), str(_npy(d / "t8.npy", clustered(20, d=8)))],
-        "t8.npy"),
+        lambda d: [
+            "distance",
+            str(_good(d / "r.npy")),
+            str(_npy(d / "t8.npy", clustered(20, d=8))),
+        ],
+        "t8.npy",
+    ),
     "unknown distance method": (
-        lambda d: ["distance", str(_good(d / "r.npy")), str(_good(d / "t.npy", seed=1)),
-                   "--method", "telepathy"], "telepathy"),
+        lambda d: [
+            "distance",
+            str(_good(d / "r.npy")),
+            str(_good(d / "t.npy", seed=1)),
+            "--method",
+            "telepathy",
+        ],
+        "telepathy",
+    ),
     "query rows out of range": (
-        lambda d: ["neighbors", "--store", str(_store(d / "st")), "--query", str(_good(d / "q.npy")),
-                   "--rows", "5000"], "5000"),
+        lambda d: [
+            "neighbors",
+            "--store",
+            str(_store(d / "st")),
+            "--query",
+            str(_good(d / "q.npy")),
+            "--rows",
+            "5000",
+        ],
+        "5000",
+    ),
     "store metadata parts swapped": (
-        lambda d: ["store", "verify", str(_swapped_parts(d / "st"))], "part"),
+        lambda d: ["store", "verify", str(_swapped_parts(d / "st"))],
+        "part",
+    ),
     "store vector bytes flipped": (
-        lambda d: ["store", "verify", str(_flipped_vectors(d / "st"))], "vectors"),
+        lambda d: ["store", "verify", str(_flipped_vectors(d / "st"))],
+        "vectors",
+    ),
     "detector calibration cut to one column": (
-        lambda d: ["score", str(_good(d / "t.npy")), "--detector", str(_one_column(d)),
-                   "--out", str(d / "s.csv")], "calibration"),
+        lambda d: [
+            "score",
+            str(_good(d / "t.npy")),
+            "--detector",
+            str(_one_column(d)),
+            "--out",
+            str(d / "s.csv"),
+        ],
+        "calibration",
+    ),
     "embed into a folder that is not a store": (
-        lambda d: ["embed", "--backbone", "efficientnet-lite0", "--data", str(_images(d / "imgs")),
-                   "--store", str(_mkdir(d / "notastore"))], "notastore"),
+        lambda d: [
+            "embed",
+            "--backbone",
+            "efficientnet-lite0",
+            "--data",
+            str(_images(d / "imgs")),
+            "--store",
+            str(_mkdir(d / "notastore")),
+        ],
+        "notastore",
+    ),
     "embed a manifest without a path column": (
-        lambda d: ["embed", "--backbone", "efficientnet-lite0", "--data",
-                   str(_csv(d / "m.csv", "file,site\na.png,A\n")), "--store", str(d / "st")],
-        "path"),
+        lambda d: [
+            "embed",
+            "--backbone",
+            "efficientnet-lite0",
+            "--data",
+            str(_csv(d / "m.csv", "file,site\na.png,A\n")),
+            "--store",
+            str(d / "st"),
+        ],
+        "path",
+    ),
     "neighbours k = 0": (
-        lambda d: ["neighbors", "--store", str(_store(d / "st")), "--query", str(_good(d / "q.npy")),
-                   "-k", "0"], "k"),
+        lambda d: [
+            "neighbors",
+            "--store",
+            str(_store(d / "st")),
+            "--query",
+            str(_good(d / "q.npy")),
+            "-k",
+            "0",
+        ],
+        "k",
+    ),
 }
 
 
@@ -285,7 +490,8 @@ def _snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (what must not change)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 

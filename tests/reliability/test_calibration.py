@@ -4,6 +4,7 @@ Issue 10 item 5: a reference of 48 slices from 2 subjects gave clean slices of a
 p-values around 1e-41..1e-65 (the fitted tail extrapolated from a few correlated scores) and
 a "strongly shifted" verdict, without a word of warning.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,7 +23,13 @@ def subject(seed: int, n: int = 24) -> np.ndarray:
     rng = np.random.default_rng(100 + seed)
     t = np.linspace(-1, 1, n)[:, None]
     offset = rng.standard_normal(D) * 0.6
-    X = anatomy[0] + offset + t * anatomy[1] + t ** 2 * anatomy[2] + rng.standard_normal((n, D)) * 0.15
+    X = (
+        anatomy[0]
+        + offset
+        + t * anatomy[1]
+        + t**2 * anatomy[2]
+        + rng.standard_normal((n, D)) * 0.15
+    )
     return X.astype(np.float32)
 
 
@@ -41,14 +48,19 @@ def test_two_subjects_warn_and_cap_the_surprise_for_a_new_clean_subject(calibrat
     with pytest.warns(SmallReferenceWarning):
         table = detector.assess(np.r_[subject(2), subject(3)])
     p = table.filter(like="p_").to_numpy()
-    assert p.min() >= detector.min_pvalue_ * (1 - 1e-9) and detector.min_pvalue_ > 1e-6  # before: ~1e-26
+    assert (
+        p.min() >= detector.min_pvalue_ * (1 - 1e-9) and detector.min_pvalue_ > 1e-6
+    )  # before: ~1e-26
     assert table["surprise"].max() <= -np.log10(detector.min_pvalue_) + 1e-9
     detector.save(tmp_path / "d")
     loaded = OODDetector.load(tmp_path / "d")
     with pytest.warns(SmallReferenceWarning):
         loaded.assess(subject(2))
     assert (loaded.small_reference_, loaded.calibration_groups_, loaded.min_pvalue_) == (
-        True, detector.calibration_groups_, detector.min_pvalue_)
+        True,
+        detector.calibration_groups_,
+        detector.min_pvalue_,
+    )
 
 
 def test_a_far_shift_still_reaches_the_floor():

@@ -4,6 +4,7 @@ Each case edits one thing in a saved detector (``detector.json`` or ``arrays.npz
 must raise a typed fmood error naming the file and the fix, and ``fmood score`` must exit 2
 with one line on stderr, never an internal error (exit 1) or a detector that scores.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,9 +47,12 @@ def edit_json(change: Callable[[Config], None]) -> Callable[[Config, Arrays], No
     return lambda config, arrays: change(config)
 
 
-def edit_array(key: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Config, Arrays], None]:
+def edit_array(
+    key: str, change: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[Config, Arrays], None]:
     def apply(config: Config, arrays: Arrays) -> None:
         arrays[key] = change(arrays[key])
+
     return apply
 
 
@@ -71,20 +75,30 @@ TAMPERINGS: dict[str, Callable[[Config, Arrays], None]] = {
     "json params missing": edit_json(lambda c: c.pop("params")),
     "json n_features wrong type": edit_json(lambda c: c.update(n_features_in="16")),
     "json scorers wrong type": edit_json(lambda c: c.update(scorers="mahalanobis")),
-    "json scorer entry wrong type": edit_json(lambda c: c.update(scorers=["mahalanobis", "residual"])),
+    "json scorer entry wrong type": edit_json(
+        lambda c: c.update(scorers=["mahalanobis", "residual"])
+    ),
     "json domains wrong type": edit_json(lambda c: c.update(domains="A")),
     "json param wrong type": edit_json(lambda c: c["params"].update(tail="yes")),
     "json param unknown": edit_json(lambda c: c["params"].update(colour="red")),
-    "json scorer param wrong type": edit_json(lambda c: c["scorers"][0]["params"].update(batch_size="big")),
-    "json scorer batch size zero": edit_json(lambda c: c["scorers"][1]["params"].update(batch_size=0)),
+    "json scorer param wrong type": edit_json(
+        lambda c: c["scorers"][0]["params"].update(batch_size="big")
+    ),
+    "json scorer batch size zero": edit_json(
+        lambda c: c["scorers"][1]["params"].update(batch_size=0)
+    ),
     "json scorer unknown": edit_json(lambda c: c["scorers"][0].update(name="nope")),
     # Edits of detector.json that contradict arrays.npz: reported on reading the arrays.
-    "json/npz scorer added": edit_json(lambda c: c["scorers"].append({"name": "knn", "params": {}})),
+    "json/npz scorer added": edit_json(
+        lambda c: c["scorers"].append({"name": "knn", "params": {}})
+    ),
     "json/npz scorer dropped": edit_json(lambda c: c["scorers"].pop()),
     "json/npz wrong n_features": edit_json(lambda c: c.update(n_features_in=8)),
     "json/npz domain dropped": edit_json(lambda c: c.update(domains=["A"])),
     "json version wrong type": edit_json(lambda c: c.update(format_version="1")),
-    "json not an object": edit_json(lambda c: (c.clear(), c.update(format="fmood.detector", params=[]))),
+    "json not an object": edit_json(
+        lambda c: (c.clear(), c.update(format="fmood.detector", params=[]))
+    ),
     "calibration cut to one column": edit_array("calibration_scores", lambda a: a[:, :1]),
     "calibration NaN": edit_array("calibration_scores", nan_at_first),
     "calibration ints": edit_array("calibration_scores", lambda a: a.astype(np.int64)),
@@ -95,7 +109,9 @@ TAMPERINGS: dict[str, Callable[[Config, Arrays], None]] = {
     "state array as strings": edit_array("model0.scorer1.mean_", lambda a: a.astype(str)),
     "state n_features wrong": edit_array("model0.scorer0.n_features_in_", lambda a: np.asarray(8)),
     "state n_features zero": edit_array("model0.scorer1.n_features_in_", lambda a: np.asarray(0)),
-    "state scalar made a vector": edit_array("model0.scorer1.n_features_in_", lambda a: np.asarray([D])),
+    "state scalar made a vector": edit_array(
+        "model0.scorer1.n_features_in_", lambda a: np.asarray([D])
+    ),
     "state of a later fold truncated": edit_array("model4.scorer0.means_", lambda a: a[:, :-1]),
     "domain codes out of range": edit_array("domain_reference_codes", lambda a: a + 5),
     "domain reference wrong width": edit_array("domain_reference", lambda a: a[:, :4]),
@@ -113,7 +129,9 @@ TAMPERINGS: dict[str, Callable[[Config, Arrays], None]] = {
     "calibration folds missing": lambda c, a: a.pop("calibration_folds"),
     "calibration folds out of range": edit_array("calibration_folds", lambda a: a + 5),
     "calibration folds negative": edit_array("calibration_folds", lambda a: a - 1),
-    "calibration folds one fold unused": edit_array("calibration_folds", lambda a: np.minimum(a, 3)),
+    "calibration folds one fold unused": edit_array(
+        "calibration_folds", lambda a: np.minimum(a, 3)
+    ),
     "calibration folds wrong length": edit_array("calibration_folds", lambda a: a[:-1]),
     "calibration folds floats": edit_array("calibration_folds", lambda a: a.astype(np.float64)),
     "json n_models missing": edit_json(lambda c: c.pop("n_models")),
@@ -153,14 +171,25 @@ def copy_of(saved: tuple[Config, Arrays, Path]) -> tuple[Config, Arrays]:
     return json.loads(json.dumps(config)), dict(arrays)
 
 
-def assert_refused(directory: Path, queries: Path, wrong_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+def assert_refused(
+    directory: Path, queries: Path, wrong_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(FmoodError) as info:
         OODDetector.load(directory)
     message = str(info.value)
     assert str(directory / wrong_file) in message
     fix = "upgrade fmood" if isinstance(info.value, StoreVersionError) else "re-fit the detector"
     assert fix in message
-    code = main(["score", "--detector", str(directory), str(queries), "--out", str(directory.parent / "out.csv")])
+    code = main(
+        [
+            "score",
+            "--detector",
+            str(directory),
+            str(queries),
+            "--out",
+            str(directory.parent / "out.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("fmood: error: ") and err.count("\n") == 1
@@ -217,11 +246,15 @@ def test_every_scorer_checks_its_state(name, tmp_path):
     OODDetector(scorers=[scorer]).fit(X).save(tmp_path / "d")
     with np.load(tmp_path / "d" / "arrays.npz", allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
-    widest = max((k for k in arrays if k.startswith("model0.scorer0.")), key=lambda k: arrays[k].size)
+    widest = max(
+        (k for k in arrays if k.startswith("model0.scorer0.")), key=lambda k: arrays[k].size
+    )
     arrays[widest] = arrays[widest][..., :-1]
     with open(tmp_path / "d" / "arrays.npz", "wb") as f:
         np.savez(f, **arrays)
-    with pytest.raises(FmoodError, match="arrays.npz: model0.scorer0: scorer '.*' state: .* has shape"):
+    with pytest.raises(
+        FmoodError, match="arrays.npz: model0.scorer0: scorer '.*' state: .* has shape"
+    ):
         OODDetector.load(tmp_path / "d")
 
 
@@ -253,7 +286,9 @@ def test_older_format_files_still_load(version, tmp_path):
 
 
 def test_older_format_with_new_arrays_is_refused(tmp_path, capsys):
-    detector = OODDetector(calibration="split").fit(np.random.default_rng(4).standard_normal((200, D)))
+    detector = OODDetector(calibration="split").fit(
+        np.random.default_rng(4).standard_normal((200, D))
+    )
     directory = legacy(detector, tmp_path, 2)
     with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}

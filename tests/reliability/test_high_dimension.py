@@ -4,6 +4,7 @@ With n samples in d >> n dimensions the covariance has rank < n: Mahalanobis and
 score take the (n, n) Gram form (O(n^2 d)) and never form a (d, d) matrix, for the same scores
 as the covariance form.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -62,7 +63,13 @@ def test_residual_gram_form_equals_covariance_form(wide, n_components):
 def test_fewer_samples_than_features_take_the_gram_form():
     X = np.random.default_rng(1).standard_normal((40, 1000)).astype(np.float32)
     mahalanobis, residual = get_scorer("mahalanobis").fit(X), get_scorer("residual").fit(X)
-    assert set(mahalanobis.get_state()) == {"n_features_in_", "means_", "basis_", "basis_scale_", "complement_scale_"}
+    assert set(mahalanobis.get_state()) == {
+        "n_features_in_",
+        "means_",
+        "basis_",
+        "basis_scale_",
+        "complement_scale_",
+    }
     assert mahalanobis.basis_.shape == (1000, 39)
     assert set(residual.get_state()) == {"n_features_in_", "mean_", "principal_"}
     assert residual.principal_.shape == (1000, 39)
@@ -106,4 +113,6 @@ def test_default_detector_on_wide_data_saves_and_loads(tmp_path):
     loaded = OODDetector.load(detector.save(tmp_path / "d"))
     np.testing.assert_array_equal(loaded.assess(Q)["p_combined"], detector.assess(Q)["p_combined"])
     # O(models x n x d), never d x d: each cross-fitted model keeps at most n x d numbers.
-    assert (tmp_path / "d" / "arrays.npz").stat().st_size < 4 * 60 * 4096 * 4 * len(detector.models_)
+    assert (tmp_path / "d" / "arrays.npz").stat().st_size < 4 * 60 * 4096 * 4 * len(
+        detector.models_
+    )

@@ -3,6 +3,7 @@
 Peak memory is measured in a fresh interpreter (its VmHWM, or ``resource.getrusage`` where
 there is no /proc), so what the test process holds does not count.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -45,6 +46,7 @@ def _sparse_nifti(path) -> None:
 
 def _flat_png(path, side: int) -> None:
     """A side x side grey PNG of zeros, compressed row by row (never held decoded)."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
@@ -111,7 +113,7 @@ def _finishes(function, *args, seconds: float = 10.0):
         try:
             function(*args)
             outcome.append(None)
-        except BaseException as error:  # noqa: BLE001 - handed back to the test
+        except BaseException as error:
             outcome.append(error)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -5,6 +5,7 @@ One server process imports fmood, torch and the test backbone once, then forks a
 run (a fork starts in milliseconds, a fresh interpreter in seconds) and kills it after a
 random delay, so dozens of kills fit in a few seconds.
 """
+
 from __future__ import annotations
 
 import random
@@ -83,8 +84,10 @@ class Writers:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(TESTS)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", SERVER, str(TESTS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def run(self, mode: str, store: Path, data: Path, delay: float) -> tuple[bool, float]:
@@ -159,5 +162,7 @@ def test_randomly_killed_writers_resume_to_an_uninterrupted_run(tmp_path, mode):
     finally:
         writers.close()
     assert kills >= KILLS_PER_MODE
-    print(f"{mode}: {kills} kills survived, {rounds + 1} resumed stores, "
-          f"kill points at {sorted(seen)} stored rows")
+    print(
+        f"{mode}: {kills} kills survived, {rounds + 1} resumed stores, "
+        f"kill points at {sorted(seen)} stored rows"
+    )

@@ -2,6 +2,7 @@
 
 Each test reproduces a bug a hostile tester found (see the docstrings).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,11 +76,13 @@ def snapshot(path: Path) -> dict[str, bytes]:
     """Every file under ``path`` (or ``path`` itself) with its bytes."""
     if path.is_file():
         return {path.name: path.read_bytes()}
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 # -- 1. an output is never an input -------------------------------------------------------
+
 
 def test_score_refuses_to_write_over_its_target(files, target, capsys):
     """Regression: ``fmood score t.npy --out t.npy`` overwrote the target with the CSV."""
@@ -119,8 +122,9 @@ def test_score_refuses_to_write_into_its_store_or_detector(files, capsys, tmp_pa
 def test_distance_refuses_a_json_over_an_input(files, target, capsys):
     """Regression: ``fmood distance ref.npy tgt.npy --json tgt.npy`` overwrote the target."""
     before = snapshot(target)
-    code, _, err = run(capsys, "distance", files["reference"], target, "--json", target,
-                       "--bootstrap", 0)
+    code, _, err = run(
+        capsys, "distance", files["reference"], target, "--json", target, "--bootstrap", 0
+    )
     assert code == 2 and "--json" in err and "is the input" in err
     assert snapshot(target) == before
 
@@ -137,25 +141,68 @@ def test_fit_and_neighbors_refuse_an_output_in_or_over_an_input(files, target, c
 
 def test_report_and_compare_refuse_an_out_that_holds_an_input(files, capsys, tmp_path):
     old = tmp_path / "old_report"
-    assert run(capsys, "report", "--reference", files["reference_store"], "--target",
-               files["hostile_store"], "--out", old, "--no-progress")[0] == 0
+    assert (
+        run(
+            capsys,
+            "report",
+            "--reference",
+            files["reference_store"],
+            "--target",
+            files["hostile_store"],
+            "--out",
+            old,
+            "--no-progress",
+        )[0]
+        == 0
+    )
     # The earlier report's scores.csv as a target: replacing old_report would delete it.
     manifest = old / "scores.csv"
     before = snapshot(old)
-    code, _, err = run(capsys, "report", "--reference", files["reference_store"],
-                       "--target", manifest, "--out", old, "--no-progress")
+    code, _, err = run(
+        capsys,
+        "report",
+        "--reference",
+        files["reference_store"],
+        "--target",
+        manifest,
+        "--out",
+        old,
+        "--no-progress",
+    )
     assert code == 2 and "holds the input" in err
-    code, _, err = run(capsys, "compare", "--backbones", "efficientnet-lite0", "--reference",
-                       manifest, "--target", manifest, "--out", old, "--no-progress")
+    code, _, err = run(
+        capsys,
+        "compare",
+        "--backbones",
+        "efficientnet-lite0",
+        "--reference",
+        manifest,
+        "--target",
+        manifest,
+        "--out",
+        old,
+        "--no-progress",
+    )
     assert code == 2 and "holds the input" in err
-    code, _, err = run(capsys, "report", "--reference", files["reference_store"], "--target",
-                       files["hostile_store"], "--out", tmp_path / "new",
-                       "--store-root", tmp_path / "new" / "embeddings", "--no-progress")
+    code, _, err = run(
+        capsys,
+        "report",
+        "--reference",
+        files["reference_store"],
+        "--target",
+        files["hostile_store"],
+        "--out",
+        tmp_path / "new",
+        "--store-root",
+        tmp_path / "new" / "embeddings",
+        "--no-progress",
+    )
     assert code == 2 and "--store-root" in err and not (tmp_path / "new").exists()
     assert snapshot(old) == before
 
 
 # -- 2. a replaced directory holds nothing of the user's ----------------------------------
+
 
 def no_fitting(*args, **kwargs):
     raise AssertionError("fitted before checking --out")
@@ -169,8 +216,17 @@ def test_report_keeps_a_folder_holding_only_a_look_alike_summary(
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "summary.json").write_text(json.dumps({"format": "fmood.report"}))
-    code, _, err = run(capsys, "report", "--reference", files["reference_store"], "--target",
-                       files["hostile_store"], "--out", mine, "--no-progress")
+    code, _, err = run(
+        capsys,
+        "report",
+        "--reference",
+        files["reference_store"],
+        "--target",
+        files["hostile_store"],
+        "--out",
+        mine,
+        "--no-progress",
+    )
     assert code == 2 and "did not write (summary.json)" in err
     assert [p.name for p in mine.iterdir()] == ["summary.json"]
 
@@ -194,12 +250,24 @@ def test_an_extra_user_file_in_an_old_report_survives_and_a_rerun_replaces_it(
     files, capsys, tmp_path, monkeypatch
 ):
     out = tmp_path / "report"
-    argv = ("report", "--reference", files["reference_store"], "--target",
-            files["hostile_store"], "--out", out, "--no-progress")
+    argv = (
+        "report",
+        "--reference",
+        files["reference_store"],
+        "--target",
+        files["hostile_store"],
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert run(capsys, *argv)[0] == 0
     assert run(capsys, *argv)[0] == 0  # a second run into its own earlier output
     assert {p.name for p in out.iterdir()} == {
-        "report.html", "scores.csv", "summary.json", OUTPUTS_LEDGER}
+        "report.html",
+        "scores.csv",
+        "summary.json",
+        OUTPUTS_LEDGER,
+    }
     (out / "notes.txt").write_text("mine")
     before = snapshot(out)
     monkeypatch.setattr(OODDetector, "fit", no_fitting)  # refused before the work
@@ -218,12 +286,14 @@ def test_fit_replaces_its_own_earlier_detector(files, capsys, tmp_path):
 
 # -- 4. CSV cells cannot run as formulas; printed names cannot drive the terminal ------------
 
+
 def test_score_csv_quotes_a_formula_path_and_the_terminal_sees_escapes(files, capsys, tmp_path):
     """Regression: a metadata path ``=HYPERLINK(...)`` ran as a formula in the score CSV, and
     a path holding an escape sequence cleared the terminal when printed."""
     out = tmp_path / "scores.csv"
-    code, printed, err = run(capsys, "score", files["hostile_store"], "--detector",
-                             files["detector"], "--out", out)
+    code, printed, err = run(
+        capsys, "score", files["hostile_store"], "--detector", files["detector"], "--out", out
+    )
     assert code == 0, err
     paths = pd.read_csv(out)["path"]
     assert paths[60] == "'" + EVIL_PATH and paths[61] == ESCAPE_PATH and paths[0] == "img000.png"
@@ -233,8 +303,17 @@ def test_score_csv_quotes_a_formula_path_and_the_terminal_sees_escapes(files, ca
 def test_report_scores_csv_quotes_a_formula_path(files, capsys, tmp_path):
     """Regression: the same path came out raw in the report's scores.csv."""
     out = tmp_path / "report"
-    code, printed, err = run(capsys, "report", "--reference", files["reference_store"],
-                             "--target", files["hostile_store"], "--out", out, "--no-progress")
+    code, printed, err = run(
+        capsys,
+        "report",
+        "--reference",
+        files["reference_store"],
+        "--target",
+        files["hostile_store"],
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert code == 0, err
     scores = pd.read_csv(out / "scores.csv").set_index("target_id")
     assert scores.loc[60, "path"] == "'" + EVIL_PATH
@@ -245,8 +324,18 @@ def test_neighbors_csv_quotes_a_formula_path(files, capsys, tmp_path):
     out = tmp_path / "neighbors.csv"
     query = tmp_path / "query.npy"
     np.save(query, np.load(files["target"])[60:62])
-    code, printed, err = run(capsys, "neighbors", "--store", files["hostile_store"], "--query",
-                             query, "-k", 3, "--csv", out)
+    code, printed, err = run(
+        capsys,
+        "neighbors",
+        "--store",
+        files["hostile_store"],
+        "--query",
+        query,
+        "-k",
+        3,
+        "--csv",
+        out,
+    )
     assert code == 0, err
     paths = set(pd.read_csv(out)["path"])
     assert "'" + EVIL_PATH in paths and EVIL_PATH not in paths
@@ -255,21 +344,30 @@ def test_neighbors_csv_quotes_a_formula_path(files, capsys, tmp_path):
 
 # -- 3. fmood score streams -----------------------------------------------------------------
 
+
 def test_chunked_score_equals_one_assessment_of_the_whole_target(
     files, capsys, tmp_path, monkeypatch
 ):
     """Scored 7 rows at a time, the CSV equals ``assess`` on all rows (flags across chunks)."""
     monkeypatch.setattr(score_command, "CHUNK_ROWS", 7)
     out = tmp_path / "scores.csv"
-    code, printed, err = run(capsys, "score", files["hostile_store"], "--detector",
-                             files["detector"], "--out", out, "--alpha", 0.2)
+    code, printed, err = run(
+        capsys,
+        "score",
+        files["hostile_store"],
+        "--detector",
+        files["detector"],
+        "--out",
+        out,
+        "--alpha",
+        0.2,
+    )
     assert code == 0, err
     expected = OODDetector.load(files["detector"]).assess(np.load(files["target"]), alpha=0.2)
     table = pd.read_csv(out)
     assert table["row"].tolist() == list(range(100))
     # float32 matrix products round differently on 7 rows than on 100: compare to 1e-5.
-    pd.testing.assert_frame_equal(table[expected.columns], expected, check_exact=False,
-                                  rtol=1e-5)
+    pd.testing.assert_frame_equal(table[expected.columns], expected, check_exact=False, rtol=1e-5)
     assert 0 < table["flagged"].sum() < 100
     assert f"flagged at FDR 0.2: {expected['flagged'].sum()} of 100" in printed
 
@@ -280,8 +378,9 @@ def test_chunked_score_names_every_non_finite_row(files, capsys, tmp_path, monke
     X[[3, 50, 99]] = np.nan
     np.save(tmp_path / "bad.npy", X)
     out = tmp_path / "scores.csv"
-    code, _, err = run(capsys, "score", tmp_path / "bad.npy", "--detector", files["detector"],
-                       "--out", out)
+    code, _, err = run(
+        capsys, "score", tmp_path / "bad.npy", "--detector", files["detector"], "--out", out
+    )
     assert code == 2 and "in 3 row(s): 3, 50, 99" in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy"]
 
@@ -307,9 +406,17 @@ def test_score_memory_does_not_grow_with_the_target(tmp_path):
         target = tmp_path / f"target_{n}.npy"
         np.save(target, np.resize(clustered(1000, d=64, seed=5), (n, 64)))
         done = subprocess.run(
-            [sys.executable, "-c", _PEAK_RSS, str(target), str(tmp_path / "det"),
-             str(tmp_path / "scores.csv")],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS,
+                str(target),
+                str(tmp_path / "det"),
+                str(tmp_path / "scores.csv"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         peaks.append(int(done.stdout.split()[-1]) / 1024)  # kB -> MB
         target.unlink()

@@ -4,6 +4,7 @@ The hostile sender's files go through the real pipeline (``embed_dataset`` with 
 backbone, the store, ``build_report``, the neighbour panel) and every file written is
 searched for the names.
 """
+
 from __future__ import annotations
 
 import io
@@ -73,12 +74,19 @@ def stores(tmp_path_factory):
         _dicom(target / name, **tags)
     reference = root / "reference.store"
     embed_dataset(tiny_backbone(), root / "reference", reference, num_workers=0, progress=False)
-    first = embed_dataset(tiny_backbone(), target, root / "target.store", num_workers=0,
-                          progress=False)
+    first = embed_dataset(
+        tiny_backbone(), target, root / "target.store", num_workers=0, progress=False
+    )
     failures_text = Path(first.failures_path).read_text(encoding="utf-8")
     # The sender is told, then opts in: the identifiable files are embedded, never shown.
-    second = embed_dataset(tiny_backbone(), target, root / "target.store", num_workers=0,
-                           progress=False, read_options={"identifiable_pixels": "embed"})
+    second = embed_dataset(
+        tiny_backbone(),
+        target,
+        root / "target.store",
+        num_workers=0,
+        progress=False,
+        read_options={"identifiable_pixels": "embed"},
+    )
     return root, failures_text, second
 
 
@@ -105,8 +113,14 @@ def test_names_in_dicom_text_fields_reach_no_store_csv_json_or_report(stores):
     assert by_name["name_body.dcm"]["BodyPartExamined"] == text_hash("SMITH^ALICE")
     assert _leaks(meta.to_csv()) == []
     out = root / "report"
-    build_report(root / "reference.store", root / "target.store", out, progress=False,
-                 n_bootstrap=20, n_top=len(meta))
+    build_report(
+        root / "reference.store",
+        root / "target.store",
+        out,
+        progress=False,
+        n_bootstrap=20,
+        n_top=len(meta),
+    )
     written = sorted(p for p in out.rglob("*") if p.is_file())
     assert {p.name for p in written} >= {"report.html", "scores.csv", "summary.json"}
     assert _leaks(failures_text) == []
@@ -120,13 +134,20 @@ def test_the_report_shows_a_placeholder_for_withheld_pixels(stores):
     out = root / "report-gallery"
     n = len(FeatureStore.open(root / "target.store"))
     # Half the borderline band per side: every target image is in it, flagged or not.
-    build_report(root / "reference.store", root / "target.store", out, progress=False,
-                 n_bootstrap=20, n_top=n, n_borderline=2 * n)
+    build_report(
+        root / "reference.store",
+        root / "target.store",
+        out,
+        progress=False,
+        n_bootstrap=20,
+        n_top=n,
+        n_borderline=2 * n,
+    )
     html = (out / "report.html").read_text(encoding="utf-8")
-    gallery = html[html.index('id="borderline"'):html.index('id="groups"')]
+    gallery = html[html.index('id="borderline"') : html.index('id="groups"')]
     cases = gallery.split('<div class="case">')
     for name, reason in WITHHELD.items():
-        matching = [c for c in cases if f"/{name}\"" in c.split("<dl>")[0]]
+        matching = [c for c in cases if f'/{name}"' in c.split("<dl>")[0]]
         assert matching, name
         for case in matching:
             target_cell = case.split("<dl>")[0]
@@ -140,11 +161,17 @@ def test_the_neighbour_panel_withholds_and_escapes(tmp_path, stores):
     root, _, _ = stores
     burned = root / "target" / "burned.dcm"
     clean = root / "target" / "img000.png"
-    neighbours = pd.DataFrame({
-        "query": [0, 0], "rank": [1, 2], "id": [3, 4], "distance": [0.1, 0.2],
-        "path": [str(clean), str(clean)], "frame": [None, None],
-        "pixels_withheld": ["<script>alert(1)</script>", None],
-    })
+    neighbours = pd.DataFrame(
+        {
+            "query": [0, 0],
+            "rank": [1, 2],
+            "id": [3, 4],
+            "distance": [0.1, 0.2],
+            "path": [str(clean), str(clean)],
+            "frame": [None, None],
+            "pixels_withheld": ["<script>alert(1)</script>", None],
+        }
+    )
     out = tmp_path / "panel.html"
     write_panel(out, str(burned), [None], [[("degree", "0.5")]], neighbours)
     html = out.read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
 """Store and embedding under a hostile tester: concurrent writers, odd file names, tampered
 stores, private paths."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,8 @@ def test_two_concurrent_runs_store_each_file_once(tmp_path):
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(TESTS), str(folder), str(store), me, other],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for me, other in (flags, flags[::-1])
     ]
@@ -93,8 +95,9 @@ def test_a_run_whose_files_all_fail_keeps_what_another_writer_committed(tmp_path
     def another_writer_commits(dataset, workers):
         # The store this run just created gets a vector from another process meanwhile.
         other = FeatureStore.open(store, mode="a")
-        other.add(np.ones((1, 8)), {"path": ["/elsewhere/x.png"]},
-                  fingerprint=tiny_backbone().fingerprint)
+        other.add(
+            np.ones((1, 8)), {"path": ["/elsewhere/x.png"]}, fingerprint=tiny_backbone().fingerprint
+        )
         return real(dataset, workers)
 
     monkeypatch.setattr(pipeline, "file_loader", another_writer_commits)
@@ -104,6 +107,7 @@ def test_a_run_whose_files_all_fail_keeps_what_another_writer_committed(tmp_path
 
 
 # ------------------------------------------------------------ non-UTF-8 file names
+
 
 def _bad_name_folder(tmp_path: Path) -> tuple[Path, str]:
     folder = make_folder(tmp_path / "data", bad=False)
@@ -134,6 +138,7 @@ def test_a_non_utf8_file_name_is_embedded_when_paths_are_hashed(tmp_path):
 
 
 # ------------------------------------------------------------ tampered stores
+
 
 @pytest.fixture
 def two_part_store(tmp_path):
@@ -186,6 +191,7 @@ def test_a_store_without_checksums_opens_and_says_it_is_unchecked(two_part_store
 
 # ------------------------------------------------------------ --no-paths
 
+
 def test_no_paths_stores_hashes_and_resumes(tmp_path):
     folder = make_folder(tmp_path / "data", bad=False)
     summary = _run(folder, tmp_path / "store", store_paths=False, flush_every=3)
@@ -212,6 +218,7 @@ def test_paths_and_hashed_paths_do_not_mix_in_one_store(tmp_path):
 
 
 # ------------------------------------------------------------ planted temporary files
+
 
 def test_a_symlink_planted_at_the_failures_temp_name_is_not_followed(tmp_path):
     """Regression: failures.csv was written through ``STORE.failures.csv.tmp``, a fixed name

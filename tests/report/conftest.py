@@ -1,4 +1,5 @@
 """Session fixtures: a reference, a shifted and an in-distribution target, and their reports."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Small feature stores with real PNG files behind them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,13 @@ def write_png(path: Path, seed: int) -> None:
 
 
 def make_store(
-    root: Path, name: str, X: np.ndarray, *, sites: tuple[str, ...],
-    fingerprint: Fingerprint = FINGERPRINT, paths: list[Path] | None = None,
+    root: Path,
+    name: str,
+    X: np.ndarray,
+    *,
+    sites: tuple[str, ...],
+    fingerprint: Fingerprint = FINGERPRINT,
+    paths: list[Path] | None = None,
 ) -> FeatureStore:
     """A store of ``X`` whose rows have PNG files (or the given paths), patients and groups."""
     rows = []
@@ -36,13 +42,15 @@ def make_store(
         path = paths[i] if paths is not None else root / name / f"img{i:04d}.png"
         if paths is None:
             write_png(path, seed=i)
-        rows.append({
-            "path": str(path),
-            "patient": f"{name}-{i // 4}",
-            "site": sites[i % len(sites)],
-            "Manufacturer": ODD_VENDOR if i % 3 else "Siemens",
-            ODD_COLUMN: "x" if i % 2 else "y",
-        })
+        rows.append(
+            {
+                "path": str(path),
+                "patient": f"{name}-{i // 4}",
+                "site": sites[i % len(sites)],
+                "Manufacturer": ODD_VENDOR if i % 3 else "Siemens",
+                ODD_COLUMN: "x" if i % 2 else "y",
+            }
+        )
     store = FeatureStore.create(root / f"{name}_store", X.shape[1], fingerprint)
     store.add(X, rows)
     return store

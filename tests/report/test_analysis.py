@@ -1,4 +1,5 @@
 """Calibration-part p-values, scorer agreement and the 2-D map, against direct computations."""
+
 from __future__ import annotations
 
 import sys
@@ -60,9 +61,16 @@ def test_scorer_agreement_matches_scipy(reference, shifted, in_dist):
 
 
 def test_a_constant_score_has_no_correlation():
-    table = pd.DataFrame({"a": [1.0, 1.0, 1.0], "b": [1.0, 2.0, 3.0], "p_a": [1.0] * 3,
-                          "p_b": [0.5, 0.3, 0.1], "surprise": [0.1, 0.2, 0.3],
-                          "flagged": [False] * 3})
+    table = pd.DataFrame(
+        {
+            "a": [1.0, 1.0, 1.0],
+            "b": [1.0, 2.0, 3.0],
+            "p_a": [1.0] * 3,
+            "p_b": [0.5, 0.3, 0.1],
+            "surprise": [0.1, 0.2, 0.3],
+            "flagged": [False] * 3,
+        }
+    )
     agreement = scorer_agreement(table, ["a", "b"], 0.05, 2)
     assert agreement["spearman"]["a"]["b"] is None and agreement["spearman"]["b"]["b"] == 1.0
     assert agreement["scorers"][0]["share_of_combined_flags"] is None
@@ -95,8 +103,7 @@ def _distinct_inputs(rng):
     crops = 40.0 * np.eye(d)[0] + rng.normal(scale=1.0, size=(9, d))
     others = np.array([35.0 * np.eye(d)[1], 30.0 * np.eye(d)[2], 25.0 * np.eye(d)[3]])
     X = np.concatenate([crops, others, rng.normal(size=(20, d))])
-    surprise = np.concatenate([np.linspace(20, 12, 9), [11.0, 10.0, 9.0],
-                               np.linspace(1, 0.1, 20)])
+    surprise = np.concatenate([np.linspace(20, 12, 9), [11.0, 10.0, 9.0], np.linspace(1, 0.1, 20)])
     table = pd.DataFrame({"surprise": surprise, "flagged": surprise > 5})
     nearest_reference = np.linalg.norm(X, axis=1)  # the reference sits at the origin
     return table, X, nearest_reference

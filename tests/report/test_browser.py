@@ -6,6 +6,7 @@ of skipping). The page is loaded from disk with background networking off and a 
 log on; a report must make no request at all, log no console error, and show the verdict,
 plots and neighbour panels, with a script-like file name as text.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,20 +57,35 @@ def load_in_chromium(html: Path, tmp: Path) -> tuple[Elements, list[str], list[t
     assert CHROMIUM is not None, "FMOOD_REQUIRE_BROWSER=1 but chromium is not installed"
     netlog = tmp / f"{html.stem}.netlog.json"
     done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--no-first-run",
-         f"--user-data-dir={tmp / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-         "--enable-logging=stderr", "--v=0", f"--log-net-log={netlog}",
-         "--virtual-time-budget=3000", "--dump-dom", html.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp / 'profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--log-net-log={netlog}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     dom = Elements()
     dom.feed(done.stdout)
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert netlog.exists(), "chromium wrote no network log"
-    requests = re.findall(r'"traffic_annotation":(\d+),"url":"([^"]*)"',
-                          netlog.read_text(errors="replace"))
+    requests = re.findall(
+        r'"traffic_annotation":(\d+),"url":"([^"]*)"', netlog.read_text(errors="replace")
+    )
     return dom, console, requests
 
 
@@ -93,8 +109,16 @@ def loaded(shifted_report, tmp_path_factory):
 
 def test_verdict_plots_and_neighbour_panels_render(loaded):
     dom, _, _ = loaded
-    for section in ("verdict", "degrees", "borderline", "top-ood", "groups", "map", "agreement",
-                    "about"):
+    for section in (
+        "verdict",
+        "degrees",
+        "borderline",
+        "top-ood",
+        "groups",
+        "map",
+        "agreement",
+        "about",
+    ):
         assert section in dom.ids, section
     assert dom.tags.get("img", 0) >= 10  # plots and thumbnails, all inline
 

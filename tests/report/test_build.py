@@ -1,4 +1,5 @@
 """End to end: reports on a shifted and an in-distribution target."""
+
 from __future__ import annotations
 
 import json
@@ -69,9 +70,21 @@ def test_summary_holds_the_numbers_behind_the_verdict_as_strict_json(shifted_rep
 
     summary = json.loads(shifted_report.summary_path.read_text(), parse_constant=refuse)
     assert summary["format"] == "fmood.report"
-    for key in ("n_reference", "n_target", "distance", "flagged_share", "alpha", "status",
-                "groups", "backbone_fingerprint", "fmood_version", "timings_s", "parameters",
-                "scorer_agreement", "status_rule"):
+    for key in (
+        "n_reference",
+        "n_target",
+        "distance",
+        "flagged_share",
+        "alpha",
+        "status",
+        "groups",
+        "backbone_fingerprint",
+        "fmood_version",
+        "timings_s",
+        "parameters",
+        "scorer_agreement",
+        "status_rule",
+    ):
         assert key in summary
     assert summary["backbone_fingerprint"]["name"] == "synthetic-backbone"
     distance = summary["distance"]
@@ -89,9 +102,21 @@ def test_scores_csv_has_one_row_per_target_image(shifted_report):
     scores = pd.read_csv(shifted_report.scores_path)
     assert len(scores) == N_TARGET
     assert list(scores.columns[:3]) == ["target_id", "path", "frame"]
-    for column in ("patient", "site", "Manufacturer", "mahalanobis", "residual",
-                   "p_mahalanobis", "p_residual", "p_combined", "degree", "surprise", "flagged",
-                   "nearest_reference_ids", "nearest_reference_distances"):
+    for column in (
+        "patient",
+        "site",
+        "Manufacturer",
+        "mahalanobis",
+        "residual",
+        "p_mahalanobis",
+        "p_residual",
+        "p_combined",
+        "degree",
+        "surprise",
+        "flagged",
+        "nearest_reference_ids",
+        "nearest_reference_distances",
+    ):
         assert column in scores.columns
     ids = scores["nearest_reference_ids"].str.split(";")
     distances = scores["nearest_reference_distances"].str.split(";")
@@ -105,14 +130,18 @@ def test_report_summary_says_where_the_report_is(shifted_report):
     text = str(shifted_report)
     assert str(shifted_report.html_path) in text and shifted_report.status in text
     assert shifted_report.status in STATUSES
-    for path in (shifted_report.html_path, shifted_report.scores_path,
-                 shifted_report.summary_path):
+    for path in (shifted_report.html_path, shifted_report.scores_path, shifted_report.summary_path):
         assert path.parent == shifted_report.out_dir and path.is_file()
 
 
 def test_stores_of_different_backbones_are_refused_naming_both(tmp_path, reference_store):
-    other = make_store(tmp_path, "other", clustered(30, d=DIM, seed=5), sites=("A",),
-                       fingerprint=Fingerprint("dinov2-base", None, "resize 224"))
+    other = make_store(
+        tmp_path,
+        "other",
+        clustered(30, d=DIM, seed=5),
+        sites=("A",),
+        fingerprint=Fingerprint("dinov2-base", None, "resize 224"),
+    )
     with pytest.raises(StoreMismatchError) as err:
         build_report(reference_store, other, tmp_path / "out", **QUICK)
     assert "synthetic-backbone" in str(err.value) and "dinov2-base" in str(err.value)
@@ -124,14 +153,21 @@ def test_a_saved_detector_is_used_and_one_of_another_dimension_refused(
 ):
     detector = OODDetector(scorers=["knn"]).fit(np.asarray(reference_store.embeddings))
     detector.save(tmp_path / "detector")
-    report = build_report(reference_store, in_dist_store, tmp_path / "out",
-                          detector=tmp_path / "detector", **QUICK)
+    report = build_report(
+        reference_store, in_dist_store, tmp_path / "out", detector=tmp_path / "detector", **QUICK
+    )
     summary = _summary(report)
     assert summary["detector"]["scorers"] == ["knn"]
     assert summary["detector"]["source"].startswith("loaded from")
     with pytest.raises(InvalidInputError, match="domains_column applies only"):
-        build_report(reference_store, in_dist_store, tmp_path / "out2", detector=detector,
-                     domains_column="site", **QUICK)
+        build_report(
+            reference_store,
+            in_dist_store,
+            tmp_path / "out2",
+            detector=detector,
+            domains_column="site",
+            **QUICK,
+        )
     wrong = OODDetector().fit(clustered(200, d=DIM + 1))
     with pytest.raises(StoreMismatchError, match="17-d"):
         build_report(reference_store, in_dist_store, tmp_path / "out2", detector=wrong, **QUICK)
@@ -162,12 +198,16 @@ def test_same_seed_same_numbers_and_a_failed_rerun_leaves_the_report_intact(
     replaced = build_report(reference_store, shifted_store, again.out_dir, seed=1, **QUICK)
     assert _summary(replaced)["parameters"]["seed"] == 1
     assert sorted(p.name for p in again.out_dir.iterdir()) == [
-        ".fmood-outputs.json", "report.html", "scores.csv", "summary.json"
+        ".fmood-outputs.json",
+        "report.html",
+        "scores.csv",
+        "summary.json",
     ]
 
 
-def test_an_out_dir_that_is_not_a_report_is_never_replaced(tmp_path, reference_store,
-                                                          in_dist_store):
+def test_an_out_dir_that_is_not_a_report_is_never_replaced(
+    tmp_path, reference_store, in_dist_store
+):
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
@@ -176,20 +216,30 @@ def test_an_out_dir_that_is_not_a_report_is_never_replaced(tmp_path, reference_s
     assert (precious / "thesis.tex").read_text() == "years of work"
 
 
-@pytest.mark.parametrize("bad", [{"alpha": 0.0}, {"alpha": 1.5}, {"k_neighbors": 0},
-                                 {"n_top": -1}, {"groups_column": "no_such_column"},
-                                 {"domains_column": "no_such_column"},
-                                 {"distance": "no_such_distance"}])
-def test_bad_parameters_are_refused_before_any_file_is_written(tmp_path, reference_store,
-                                                               in_dist_store, bad):
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"alpha": 0.0},
+        {"alpha": 1.5},
+        {"k_neighbors": 0},
+        {"n_top": -1},
+        {"groups_column": "no_such_column"},
+        {"domains_column": "no_such_column"},
+        {"distance": "no_such_distance"},
+    ],
+)
+def test_bad_parameters_are_refused_before_any_file_is_written(
+    tmp_path, reference_store, in_dist_store, bad
+):
     with pytest.raises(InvalidInputError):
         build_report(reference_store, in_dist_store, tmp_path / "out", **QUICK, **bad)
     assert not (tmp_path / "out").exists()
 
 
 def test_domains_column_calibrates_per_site(tmp_path, reference_store, in_dist_store):
-    report = build_report(reference_store, in_dist_store, tmp_path / "out",
-                          domains_column="site", **QUICK)
+    report = build_report(
+        reference_store, in_dist_store, tmp_path / "out", domains_column="site", **QUICK
+    )
     summary = _summary(report)
     assert summary["detector"]["domains"] == ["A", "B"]
     assert set(pd.read_csv(report.scores_path)["domain"]) <= {"A", "B"}
@@ -198,10 +248,12 @@ def test_domains_column_calibrates_per_site(tmp_path, reference_store, in_dist_s
 
 def test_a_tiny_target_without_files_still_gets_a_full_report(tmp_path, reference_store):
     store = FeatureStore.create(tmp_path / "tiny", DIM, FINGERPRINT)
-    store.add(clustered(3, d=DIM, shift=6.0, seed=9),
-              [{"frame": 0}, {"frame": None}, {"frame": 2}])  # no paths at all
-    report = build_report(reference_store, store, tmp_path / "out", n_top=50, k_neighbors=3,
-                          **QUICK)
+    store.add(
+        clustered(3, d=DIM, shift=6.0, seed=9), [{"frame": 0}, {"frame": None}, {"frame": 2}]
+    )  # no paths at all
+    report = build_report(
+        reference_store, store, tmp_path / "out", n_top=50, k_neighbors=3, **QUICK
+    )
     text = report.html_path.read_text()
     summary = _summary(report)
     band = summary["borderline_target_ids"]

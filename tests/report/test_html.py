@@ -1,4 +1,5 @@
 """The page: every section present, self-contained, valid, and every data string escaped."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,21 @@ SECTIONS = {
     "agreement": "Agreement between scorers",
     "about": "About this report",
 }
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 class _Checker(HTMLParser):
@@ -84,7 +98,7 @@ def test_every_section_is_there_in_order(shifted_html):
 
 
 def test_the_verdict_comes_first_with_its_status(shifted_report, shifted_html):
-    verdict = shifted_html[shifted_html.index('id="verdict"'):shifted_html.index('id="degrees"')]
+    verdict = shifted_html[shifted_html.index('id="verdict"') : shifted_html.index('id="degrees"')]
     assert "status-strongly-shifted" in verdict and "strongly shifted" in verdict
     assert "farther from the reference" in verdict
 
@@ -96,8 +110,18 @@ def test_the_page_is_valid_and_self_contained(report, request):
     page = _parse(text)
     assert page.errors == [] and page.stack == []
     lowered = text.lower()
-    for forbidden in ("<script", "<link", "http://", "https://", "<iframe", "<object",
-                      "url(", "@import", " on", "javascript:"):
+    for forbidden in (
+        "<script",
+        "<link",
+        "http://",
+        "https://",
+        "<iframe",
+        "<object",
+        "url(",
+        "@import",
+        " on",
+        "javascript:",
+    ):
         if forbidden == " on":  # no inline event handlers such as onload=
             assert not re.search(r"\son[a-z]+\s*=", lowered)
         else:
@@ -109,14 +133,14 @@ def test_file_names_and_metadata_values_are_escaped(shifted_html):
     assert "<script" not in shifted_html and "alert(1)</script>" not in shifted_html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in shifted_html  # the full path, escaped
     assert ODD_VENDOR not in shifted_html
-    escaped = 'GE &#34;Signa&#34; &amp; &lt;Co&gt;'
+    escaped = "GE &#34;Signa&#34; &amp; &lt;Co&gt;"
     assert shifted_html.count(escaped) >= 2  # in the group table and under thumbnails
     assert ODD_COLUMN not in shifted_html and "<i>" not in shifted_html
     assert "notes &lt;i&gt;&amp;&#34;&lt;/i&gt;" in shifted_html  # a column name
 
 
 def test_unreadable_images_become_placeholders_with_their_reason(shifted_html):
-    top = shifted_html[shifted_html.index('id="top-ood"'):shifted_html.index('id="groups"')]
+    top = shifted_html[shifted_html.index('id="top-ood"') : shifted_html.index('id="groups"')]
     cases = top.split('<div class="case">')[1:]
     assert 3 <= len(cases) <= 12
     by_name = {case.split("</h3>")[0]: case for case in cases}
@@ -132,7 +156,7 @@ def test_unreadable_images_become_placeholders_with_their_reason(shifted_html):
 
 
 def test_the_footer_names_backbone_version_and_degree(shifted_html):
-    footer = shifted_html[shifted_html.index('id="about"'):]
+    footer = shifted_html[shifted_html.index('id="about"') :]
     assert "synthetic-backbone" in footer and "abab" in footer
     assert "fmood version" in footer and "0.999" in footer and "99.9%" in footer
     assert "alpha=0.05" in footer and "seed=0" in footer and "Run time" in footer
@@ -143,20 +167,21 @@ def test_the_in_distribution_page_shows_a_green_status(in_dist_report):
     assert "status-in-distribution" in text
 
 
-def test_generated_sentences_are_escaped_too(tmp_path, reference_store, in_dist_store,
-                                             monkeypatch):
+def test_generated_sentences_are_escaped_too(tmp_path, reference_store, in_dist_store, monkeypatch):
     from fmood.report import build as build_module
     from fmood.report import build_report
 
-    monkeypatch.setattr(build_module, "next_steps",
-                        lambda *args: f"check site = {ODD_VENDOR} <script>x</script>")
-    report = build_report(reference_store, in_dist_store, tmp_path / "out", progress=False,
-                          n_bootstrap=10)
+    monkeypatch.setattr(
+        build_module, "next_steps", lambda *args: f"check site = {ODD_VENDOR} <script>x</script>"
+    )
+    report = build_report(
+        reference_store, in_dist_store, tmp_path / "out", progress=False, n_bootstrap=10
+    )
     text = report.html_path.read_text(encoding="utf-8")
     assert "<script" not in text and ODD_VENDOR not in text
     assert "check site = GE &#34;Signa&#34; &amp; &lt;Co&gt; &lt;script&gt;x" in text
 
 
 def test_the_style_sheet_is_not_mangled_by_escaping(shifted_html):
-    style = shifted_html[shifted_html.index("<style>"):shifted_html.index("</style>")]
+    style = shifted_html[shifted_html.index("<style>") : shifted_html.index("</style>")]
     assert '"Segoe UI"' in style and "&#34;" not in style

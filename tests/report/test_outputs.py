@@ -1,4 +1,5 @@
 """The CSV table, strict JSON and the output directory checks."""
+
 from __future__ import annotations
 
 import json
@@ -18,19 +19,32 @@ def test_scores_table_orders_columns_and_renames_clashes():
     ids = np.array([[4, 2], [1, -1]])
     distances = np.array([[0.5, 0.75], [0.25, np.inf]])
     out = scores_table(meta, table, ids, distances)
-    assert list(out.columns) == ["target_id", "path", "frame", "site", "metadata_degree", "knn",
-                                 "degree", "flagged", "nearest_reference_ids",
-                                 "nearest_reference_distances"]
+    assert list(out.columns) == [
+        "target_id",
+        "path",
+        "frame",
+        "site",
+        "metadata_degree",
+        "knn",
+        "degree",
+        "flagged",
+        "nearest_reference_ids",
+        "nearest_reference_distances",
+    ]
     assert out["nearest_reference_ids"].tolist() == ["4;2", "1"]
     assert out["nearest_reference_distances"].tolist() == ["0.5;0.75", "0.25"]
     assert out["frame"].isna().all()
 
 
 def test_summary_is_strict_json_without_numpy_types():
-    data = {"a": np.float32(1.5), "b": [np.int64(3), math.nan], "c": {1: math.inf},
-            "d": np.array([1.0, np.nan]), "e": pd.NA}
-    assert plain(data) == {"a": 1.5, "b": [3, None], "c": {"1": None}, "d": [1.0, None],
-                           "e": None}
+    data = {
+        "a": np.float32(1.5),
+        "b": [np.int64(3), math.nan],
+        "c": {1: math.inf},
+        "d": np.array([1.0, np.nan]),
+        "e": pd.NA,
+    }
+    assert plain(data) == {"a": 1.5, "b": [3, None], "c": {"1": None}, "d": [1.0, None], "e": None}
     parsed = json.loads(summary_bytes(data))
     assert parsed["format"] == "fmood.report" and parsed["b"] == [3, None]
 

@@ -1,4 +1,5 @@
 """Readable surprise axes and the flag threshold drawn where images are flagged."""
+
 from __future__ import annotations
 
 import numpy as np

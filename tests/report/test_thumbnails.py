@@ -1,4 +1,5 @@
 """Thumbnails of stored images, frames of multi-image files, and placeholders."""
+
 from __future__ import annotations
 
 import base64

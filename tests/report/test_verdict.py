@@ -1,4 +1,5 @@
 """The status rule and the headline sentence."""
+
 from __future__ import annotations
 
 import math
@@ -20,14 +21,23 @@ from fmood.report.verdict import (
 
 def _result(value, null, p=0.001, method="mmd", ci=(None, None)):
     ratio = None if null is None else (value / null if null else math.inf)
-    return DistanceResult(method, value, ci[0], ci[1], null, ratio, p, 100, 100,
-                          params={"confidence": 0.95})
+    return DistanceResult(
+        method, value, ci[0], ci[1], null, ratio, p, 100, 100, params={"confidence": 0.95}
+    )
 
 
-@pytest.mark.parametrize(("value", "p", "level"), [
-    (0.5, 0.001, 0), (2.9, 0.001, 0), (3.0, 0.001, 1), (9.9, 0.001, 1), (10.0, 0.001, 2),
-    (50.0, 0.2, 0), (-1.0, 0.9, 0),
-])
+@pytest.mark.parametrize(
+    ("value", "p", "level"),
+    [
+        (0.5, 0.001, 0),
+        (2.9, 0.001, 0),
+        (3.0, 0.001, 1),
+        (9.9, 0.001, 1),
+        (10.0, 0.001, 2),
+        (50.0, 0.2, 0),
+        (-1.0, 0.9, 0),
+    ],
+)
 def test_distance_levels_follow_the_ratio_and_need_a_significant_test(value, p, level):
     assert distance_level(_result(value, 1.0, p), alpha=0.05) == level
 
@@ -39,8 +49,9 @@ def test_the_classifier_has_its_own_thresholds_and_no_test():
     assert status_rule("classifier")["distance_ratio"]["shifted"] == 1.2
 
 
-@pytest.mark.parametrize(("share", "level"), [(0.0, 0), (0.099, 0), (0.1, 1), (0.49, 1),
-                                              (0.5, 2), (1.0, 2)])
+@pytest.mark.parametrize(
+    ("share", "level"), [(0.0, 0), (0.099, 0), (0.1, 1), (0.49, 1), (0.5, 2), (1.0, 2)]
+)
 def test_flagged_levels(share, level):
     assert flagged_level(share) == level
 
@@ -69,9 +80,19 @@ def test_degenerate_null_levels_still_give_a_sentence():
 
 def test_formatting():
     assert [format_ratio(r) for r in (17.2, 2.34, None, math.inf, math.nan)] == [
-        "17x", "2.3x", "–", "∞", "–"]
+        "17x",
+        "2.3x",
+        "–",
+        "∞",
+        "–",
+    ]
     assert [format_share(s) for s in (0, 0.004, 0.5, 0.996, 1)] == [
-        "0%", "<1%", "50%", ">99%", "100%"]
+        "0%",
+        "<1%",
+        "50%",
+        ">99%",
+        "100%",
+    ]
 
 
 def test_biased_distances_say_shifted_only_when_their_interval_clears_the_null_level():
@@ -82,13 +103,20 @@ def test_biased_distances_say_shifted_only_when_their_interval_clears_the_null_l
 
 
 def _record(value, n, n_flagged, n_reference=5):
-    return {"value": value, "n": n, "n_flagged": n_flagged, "flagged_share": n_flagged / n,
-            "n_reference": n_reference}
+    return {
+        "value": value,
+        "n": n,
+        "n_flagged": n_flagged,
+        "flagged_share": n_flagged / n,
+        "n_reference": n_reference,
+    }
 
 
 def test_next_steps_point_at_the_group_the_flags_concentrate_in():
-    groups = {"site": [_record("A", 80, 2), _record("C", 20, 14, n_reference=0)],
-              "vendor": [_record("GE", 50, 8), _record("Siemens", 50, 8)]}
+    groups = {
+        "site": [_record("A", 80, 2), _record("C", 20, 14, n_reference=0)],
+        "vendor": [_record("GE", 50, 8), _record("Siemens", 50, 8)],
+    }
     verdict = judge(_result(0.01, 0.01), 0.16, 16, 100, 0.05)
     text = next_steps(verdict, 16, 100, 8, groups, 0.05)
     assert "Review the 16 flagged images" in text and "8 nearest the threshold" in text
@@ -126,5 +154,9 @@ def test_a_small_reference_softens_a_flags_only_verdict_and_says_why():
     assert flags_only.status == "shifted"
     assert judge(_result(0.01, 0.01), 0.9, 90, 100, 0.05).status == "strongly shifted"
     assert next_steps(flags_only, 90, 100, 8, {}, 0.05, note).startswith("The reference is small")
-    assert small_reference_note(OODDetector().fit(rng.normal(size=(300, 4)),
-                                                  groups=np.arange(300) // 10)) is None
+    assert (
+        small_reference_note(
+            OODDetector().fit(rng.normal(size=(300, 4)), groups=np.arange(300) // 10)
+        )
+        is None
+    )

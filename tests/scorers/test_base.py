@@ -6,8 +6,16 @@ from fmood.errors import InvalidInputError, NotFittedError
 from fmood.scorers import BaseScorer, available_scorers, get_scorer
 from fmood.scorers.base import check_params, check_state
 
-ALL = ["block", "gmm", "knn", "mahalanobis", "ot", "relative_mahalanobis", "residual",
-       "residual_mahalanobis"]
+ALL = [
+    "block",
+    "gmm",
+    "knn",
+    "mahalanobis",
+    "ot",
+    "relative_mahalanobis",
+    "residual",
+    "residual_mahalanobis",
+]
 
 
 def small(name):

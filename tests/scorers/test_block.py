@@ -1,4 +1,5 @@
 """BlockScorer: a registered scorer on one column block, its state, and block_scorers."""
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,10 @@ def test_bad_parameters_fail_at_fit(data, params, complaint):
 def test_block_scorers_cover_each_block_with_each_scorer():
     specs = block_scorers(BLOCKS, ["mahalanobis", ("residual", {"n_components": 2})])
     assert [(s.label, s.start, s.stop) for s in specs] == [
-        ("mahalanobis@block2", 0, 6), ("residual@block2", 0, 6),
-        ("mahalanobis@final", 6, 24), ("residual@final", 6, 24),
+        ("mahalanobis@block2", 0, 6),
+        ("residual@block2", 0, 6),
+        ("mahalanobis@final", 6, 24),
+        ("residual@final", 6, 24),
     ]
     assert specs[1].params == {"n_components": 2} and specs[0].params is None
     assert [s.label for s in block_scorers(BLOCKS)][:2] == ["mahalanobis@block2", "residual@block2"]

@@ -23,8 +23,12 @@ def test_shrinkage_matches_scikit_learn(centred):
     means, inverse = class_means(centred, None)
     s = scatter(centred, means, inverse)
     C = centred.astype(np.float64) - means[0]
-    assert shrinkage_weight(s.moments, "ledoit-wolf") == pytest.approx(ledoit_wolf_shrinkage(C, assume_centered=True), rel=1e-6)
-    assert shrinkage_weight(s.moments, "oas") == pytest.approx(oas(C, assume_centered=True)[1], rel=1e-6)
+    assert shrinkage_weight(s.moments, "ledoit-wolf") == pytest.approx(
+        ledoit_wolf_shrinkage(C, assume_centered=True), rel=1e-6
+    )
+    assert shrinkage_weight(s.moments, "oas") == pytest.approx(
+        oas(C, assume_centered=True)[1], rel=1e-6
+    )
     assert shrinkage_weight(s.moments, 0.25) == 0.25
 
 
@@ -37,7 +41,9 @@ def test_class_means_match_numpy(centred):
 
 
 def test_gram_gives_the_covariance_spectrum_when_samples_are_fewer_than_features():
-    X = (np.random.default_rng(1).standard_normal((30, 200)) * np.linspace(0.1, 3, 200)).astype(np.float32)
+    X = (np.random.default_rng(1).standard_normal((30, 200)) * np.linspace(0.1, 3, 200)).astype(
+        np.float32
+    )
     y = np.arange(30) % 3
     means, inverse = class_means(X, y)
     g, s = gram(X, means, inverse, batch_size=64), scatter(X, means, inverse)
@@ -50,5 +56,9 @@ def test_gram_gives_the_covariance_spectrum_when_samples_are_fewer_than_features
     for field in ("trace", "frobenius", "sum_fourth"):
         assert getattr(g.moments, field) == pytest.approx(getattr(s.moments, field), rel=1e-10)
     C = X.astype(np.float64) - means[inverse]
-    assert shrinkage_weight(g.moments, "ledoit-wolf") == pytest.approx(ledoit_wolf_shrinkage(C, assume_centered=True), rel=1e-6)
-    assert shrinkage_weight(g.moments, "oas") == pytest.approx(oas(C, assume_centered=True)[1], rel=1e-6)
+    assert shrinkage_weight(g.moments, "ledoit-wolf") == pytest.approx(
+        ledoit_wolf_shrinkage(C, assume_centered=True), rel=1e-6
+    )
+    assert shrinkage_weight(g.moments, "oas") == pytest.approx(
+        oas(C, assume_centered=True)[1], rel=1e-6
+    )

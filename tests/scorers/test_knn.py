@@ -29,9 +29,11 @@ def test_matches_pytorch_ood(reference, in_dist, shifted):
     KNN = pytest.importorskip("pytorch_ood.detector").KNN
     queries = np.r_[in_dist, shifted]
     ours = KNNScorer(k=10).fit(reference).score(queries)
-    theirs = KNN(None, k=10).fit_features(
-        torch.from_numpy(reference), torch.zeros(len(reference), dtype=torch.long)
-    ).predict_features(torch.from_numpy(queries))
+    theirs = (
+        KNN(None, k=10)
+        .fit_features(torch.from_numpy(reference), torch.zeros(len(reference), dtype=torch.long))
+        .predict_features(torch.from_numpy(queries))
+    )
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4)
 
 

@@ -24,9 +24,12 @@ def test_with_labels_matches_float64_reference_and_pytorch_ood(reference, shifte
     # RMD is a difference of two distances of ~500: compare at the precision of those.
     scale = EmpiricalCovariance().fit(reference).mahalanobis(shifted).max()
     np.testing.assert_allclose(ours, expected, atol=1e-5 * scale)
-    theirs = RMD(None).fit_features(
-        torch.from_numpy(reference), torch.from_numpy(labels)
-    ).predict_features(torch.from_numpy(shifted)).numpy()
+    theirs = (
+        RMD(None)
+        .fit_features(torch.from_numpy(reference), torch.from_numpy(labels))
+        .predict_features(torch.from_numpy(shifted))
+        .numpy()
+    )
     # pytorch-ood: unnormalised scatter matrices (scores / n), inverted in float32.
     np.testing.assert_allclose(theirs * len(reference), ours, atol=2e-5 * scale)
 
@@ -40,7 +43,9 @@ def test_label_free_uses_clusters(reference, in_dist):
 def test_fewer_samples_than_features_warns_and_would_invert():
     # 40 samples of 200 features in 4 clusters; a far image has energy off the reference's span.
     rng = np.random.default_rng(3)
-    X = (np.repeat(rng.normal(size=(4, 200)) * 3, 10, axis=0) + rng.normal(size=(40, 200))).astype(np.float32)
+    X = (np.repeat(rng.normal(size=(4, 200)) * 3, 10, axis=0) + rng.normal(size=(40, 200))).astype(
+        np.float32
+    )
     with pytest.warns(RuntimeWarning, match="40 reference samples of 200 features"):
         scorer = RelativeMahalanobisScorer(n_clusters=4).fit(X)
     near, far = X[:5] + 0.1, X[:5] + 10 * rng.normal(size=(5, 200)).astype(np.float32)

@@ -34,7 +34,9 @@ def test_without_shrinkage_matches_the_empirical_covariance():
     X, Q = anisotropic(300, 24, 2), anisotropic(9, 24, 3) * 3
     C, CQ = complement_coords(X, Q, k=6)
     expected = EmpiricalCovariance(assume_centered=True).fit(C).mahalanobis(CQ)
-    np.testing.assert_allclose(ResidualMahalanobisScorer(6, shrinkage=None).fit(X).score(Q), expected, rtol=1e-4)
+    np.testing.assert_allclose(
+        ResidualMahalanobisScorer(6, shrinkage=None).fit(X).score(Q), expected, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("n", [300, 12])
@@ -58,7 +60,9 @@ def test_normalize_scores_the_unit_vectors():
     X, Q = anisotropic(300, 24, 7), anisotropic(9, 24, 8)
     unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)
     plain = ResidualMahalanobisScorer(4).fit(unit(X)).score(unit(Q))
-    np.testing.assert_allclose(ResidualMahalanobisScorer(4, normalize=True).fit(X).score(Q), plain, rtol=1e-5)
+    np.testing.assert_allclose(
+        ResidualMahalanobisScorer(4, normalize=True).fit(X).score(Q), plain, rtol=1e-5
+    )
 
 
 def test_contract_shift_scores_higher(reference, in_dist, shifted):
@@ -75,10 +79,14 @@ def test_wide_data_uses_the_gram_form_without_a_d_by_d_array():
     n, d = 40, 3000
     X, Q = anisotropic(n, d, 9), anisotropic(5, d, 10) * 2
     scorer = ResidualMahalanobisScorer().fit(X)
-    assert hasattr(scorer, "principal_") and max(a.size for a in scorer.get_state().values()) <= n * d
+    assert (
+        hasattr(scorer, "principal_") and max(a.size for a in scorer.get_state().values()) <= n * d
+    )
     dense = ResidualMahalanobisScorer(solver="covariance").fit(X[:, :400])
     np.testing.assert_allclose(
-        ResidualMahalanobisScorer().fit(X[:, :400]).score(Q[:, :400]), dense.score(Q[:, :400]), rtol=1e-4
+        ResidualMahalanobisScorer().fit(X[:, :400]).score(Q[:, :400]),
+        dense.score(Q[:, :400]),
+        rtol=1e-4,
     )
     assert np.isfinite(scorer.score(Q)).all()
 
@@ -95,7 +103,8 @@ def test_state_round_trip_gives_same_scores(solver, reference, shifted):
 @pytest.mark.parametrize("damage", ["missing", "extra", "nan", "narrow", "dtype", "half-layout"])
 def test_set_state_refuses_a_damaged_state(solver, damage, reference):
     state = {
-        k: np.asarray(v) for k, v in ResidualMahalanobisScorer(solver=solver).fit(reference).get_state().items()
+        k: np.asarray(v)
+        for k, v in ResidualMahalanobisScorer(solver=solver).fit(reference).get_state().items()
     }
     if damage == "missing":
         del state["residual_basis_"]

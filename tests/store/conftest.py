@@ -1,7 +1,8 @@
 """Fixtures shared by the store tests."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

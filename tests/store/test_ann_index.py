@@ -1,4 +1,5 @@
 """Stores searched with trained approximate indexes (HNSW, IVF), persisted in index.faiss."""
+
 import json
 
 import numpy as np

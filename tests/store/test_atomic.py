@@ -4,10 +4,9 @@ import os
 import pytest
 
 from fmood.errors import OutputConflictError
-
 from fmood.store.atomic import (
-    exclusive_lock,
     OUTPUTS_LEDGER,
+    exclusive_lock,
     staged_directory,
     write_atomic,
     write_bytes_atomic,
@@ -52,9 +51,8 @@ def test_lock_refuses_a_planted_symlink(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / ".lock").symlink_to(victim)
-    with pytest.raises(OSError):
-        with exclusive_lock(tmp_path / ".lock"):
-            pass
+    with pytest.raises(OSError), exclusive_lock(tmp_path / ".lock"):
+        pass
     assert victim.read_text() == "precious"
 
 
@@ -78,10 +76,9 @@ def test_staged_directory_swaps_whole_or_not_at_all(tmp_path):
     final = tmp_path / "out"
     with staged_directory(final) as stage:
         (stage / "a.txt").write_text("one")
-    with pytest.raises(RuntimeError):
-        with staged_directory(final) as stage:
-            (stage / "a.txt").write_text("two")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), staged_directory(final) as stage:
+        (stage / "a.txt").write_text("two")
+        raise RuntimeError("killed mid-write")
     assert (final / "a.txt").read_text() == "one"
     with staged_directory(final) as stage:
         (stage / "b.txt").write_text("three")

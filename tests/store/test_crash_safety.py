@@ -1,4 +1,5 @@
 """A writer that fails or is killed mid-add leaves the store as it was; readers run concurrently."""
+
 import os
 import signal
 import subprocess
@@ -16,7 +17,8 @@ DIM = 16
 
 # Adds 300 vectors, but stops at ``hook`` (half the vectors written, for append_vectors),
 # says "ready" and waits to be SIGKILLed.
-CHILD = """
+CHILD = (
+    """
 import sys, time
 import numpy as np
 import fmood.store.feature_store as fs
@@ -35,7 +37,9 @@ def stall(*args):
 setattr(fs, hook, stall)
 X = np.random.default_rng(1).normal(size=(300, %d)).astype(np.float32)
 FeatureStore.open(path, mode="a").add(X, {"path": [f"new{i}" for i in range(300)]})
-""" % DIM
+"""
+    % DIM
+)
 
 
 def make_store(path, rng, index="Flat", n=200):

@@ -1,4 +1,5 @@
 """FeatureStore contents, search and input errors (crash safety: test_crash_safety.py)."""
+
 import json
 import os
 
@@ -411,8 +412,7 @@ def test_skip_stored_adds_only_rows_whose_key_is_new(tmp_path, rng):
     s.add(rng.normal(size=(3, 4)), {"path": ["a", "a", "b"], "frame": [0, 1, None]})
     other = FeatureStore.open(tmp_path / "s", mode="a")  # sees the store as it was
     X = rng.normal(size=(4, 4))
-    ids = other.add(X, {"path": ["a", "c", "c", "b"], "frame": [2, 0, 1, None]},
-                    skip_stored="path")
+    ids = other.add(X, {"path": ["a", "c", "c", "b"], "frame": [2, 0, 1, None]}, skip_stored="path")
     np.testing.assert_array_equal(ids, [-1, 3, 4, -1])
     np.testing.assert_array_equal(other.embeddings[3:], X[1:3].astype(np.float32))
     ids = s.add(X[:1], {"path": ["a"], "frame": [2]}, skip_stored=("path", "frame"))
@@ -436,8 +436,11 @@ def test_each_add_records_checksums_and_verify_passes(store, rng):
 
 
 def test_a_replaced_metadata_part_of_another_size_is_caught_on_open(store, rng):
-    store.add(rng.normal(size=(20, 8)), {"path": [f"other{i}.png" for i in range(20)],
-                                         "site": ["x"] * 20}, fingerprint=DINO)
+    store.add(
+        rng.normal(size=(20, 8)),
+        {"path": [f"other{i}.png" for i in range(20)], "site": ["x"] * 20},
+        fingerprint=DINO,
+    )
     meta = store.path / "metadata"
     (meta / "part-000000.parquet").write_bytes((meta / "part-000001.parquet").read_bytes())
     with pytest.raises(StoreCorruptError, match=r"part-000000\.parquet: \d+ bytes and 20 rows"):

@@ -128,4 +128,7 @@ def test_ivf_search_in_list_order_returns_results_in_query_order():
 def test_ivf_training_is_capped_per_centroid():
     index = build_index(8, "IVF16,Flat", "l2")
     train_and_add(index, np.random.default_rng(6).standard_normal((5000, 8)).astype(np.float32))
-    assert faiss.extract_index_ivf(index).cp.max_points_per_centroid == MAX_TRAINING_POINTS_PER_CENTROID
+    assert (
+        faiss.extract_index_ivf(index).cp.max_points_per_centroid
+        == MAX_TRAINING_POINTS_PER_CENTROID
+    )

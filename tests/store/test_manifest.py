@@ -84,8 +84,12 @@ def test_checksums_round_trip_and_are_optional(tmp_path, manifest):
     from fmood.store.manifest import FileSum, VectorSpan
 
     grown = manifest.after_add(
-        10, "part-000000.parquet", 10, span=VectorSpan(0, 10, 0, 160, "a" * 64),
-        part_sum=(FileSum(123, "b" * 64), 10), index_sum=FileSum(456, "c" * 64),
+        10,
+        "part-000000.parquet",
+        10,
+        span=VectorSpan(0, 10, 0, 160, "a" * 64),
+        part_sum=(FileSum(123, "b" * 64), 10),
+        index_sum=FileSum(456, "c" * 64),
     )
     write_manifest(tmp_path, grown)
     assert read_manifest(tmp_path) == grown
@@ -102,8 +106,11 @@ def test_checksums_round_trip_and_are_optional(tmp_path, manifest):
 
 def test_bad_checksums_are_corrupt(tmp_path, manifest):
     raw = manifest.to_dict()
-    raw["checksums"] = {"vectors": [{"rows": [0, 1], "bytes": [0, 16], "sha256": "xyz"}],
-                        "metadata_parts": {}, "index": None}
+    raw["checksums"] = {
+        "vectors": [{"rows": [0, 1], "bytes": [0, 16], "sha256": "xyz"}],
+        "metadata_parts": {},
+        "index": None,
+    }
     _write_raw(tmp_path, raw)
     with pytest.raises(StoreCorruptError, match="bad checksums"):
         read_manifest(tmp_path)

@@ -1,4 +1,5 @@
 """Image folders of real content: MNI152 T1 slices (reference) and chest radiograph crops."""
+
 from __future__ import annotations
 
 from pathlib import Path

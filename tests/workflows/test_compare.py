@@ -6,6 +6,7 @@ ghosting (its OOD detector separates the target from held-out reference slices: 
 seed 0, 0.95 at seed 1); the same network with random weights does not (0.42 and 0.26), so
 the real backbone ranks first. Both embed the 60 images once; later runs reuse the stores.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,11 +53,13 @@ def _write(folder: Path, images, indices) -> Path:
         Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(folder / name)
         names.append(name)
     manifest = folder / "manifest.csv"
-    pd.DataFrame({
-        "path": names,
-        "patient": [f"s{i // SLICES_PER_PATIENT}" for i in indices],
-        "half": ["inferior" if i < N_SLICES // 2 else "superior" for i in indices],
-    }).to_csv(manifest, index=False)
+    pd.DataFrame(
+        {
+            "path": names,
+            "patient": [f"s{i // SLICES_PER_PATIENT}" for i in indices],
+            "half": ["inferior" if i < N_SLICES // 2 else "superior" for i in indices],
+        }
+    ).to_csv(manifest, index=False)
     return manifest
 
 
@@ -76,8 +79,16 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 def _run(data, out: str, **options) -> ComparisonResult:
     options = {"label_column": "half", "seed": 0, "throughput_sample": 2, **options}
-    return compare(BACKBONES, data["reference"], data["target"], data["root"] / out,
-                   store_root=data["store_root"], device="cpu", progress=False, **options)
+    return compare(
+        BACKBONES,
+        data["reference"],
+        data["target"],
+        data["root"] / out,
+        store_root=data["store_root"],
+        device="cpu",
+        progress=False,
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +122,9 @@ def test_labels_add_a_probe_and_how_the_ood_degree_finds_its_errors(first):
     assert set(LABEL_COLUMNS) <= set(table.columns)
     for column in ("reference_accuracy", "target_accuracy", "error_aurc"):
         assert table[column].between(0, 1).all()
-    assert np.allclose(table["accuracy_drop"],
-                       table["reference_accuracy"] - table["target_accuracy"])
+    assert np.allclose(
+        table["accuracy_drop"], table["reference_accuracy"] - table["target_accuracy"]
+    )
     summary = json.loads(first.summary_path.read_text())
     probe = summary["backbones"][0]["probe"]
     assert probe["held_out_by_patient"] and probe["classes"] == ["inferior", "superior"]
@@ -139,8 +151,10 @@ def test_files_say_what_the_ranking_means(first):
 
 def test_same_seed_gives_the_same_table_throughput_aside(data, first):
     again = _run(data, "again")
-    assert (again.table["throughput_measured_on"]
-            == "2 stored reference images re-embedded in memory (model only)").all()
+    assert (
+        again.table["throughput_measured_on"]
+        == "2 stored reference images re-embedded in memory (model only)"
+    ).all()
     before = pd.read_csv(first.csv_path, dtype=str).drop(columns=list(THROUGHPUT_COLUMNS))
     after = pd.read_csv(again.csv_path, dtype=str).drop(columns=list(THROUGHPUT_COLUMNS))
     pd.testing.assert_frame_equal(before, after)
@@ -158,14 +172,31 @@ def test_refuses_before_embedding_or_writing_anything(data, tmp_path):
     with pytest.raises(InvalidInputError, match="holds files fmood did not write"):
         compare(BACKBONES, data["reference"], data["target"], other, store_root=store_root)
     with pytest.raises(BackboneError, match="unknown backbone 'nope'"):
-        compare(["efficientnet-lite0", "nope"], data["reference"], data["target"],
-                tmp_path / "out", store_root=store_root)
+        compare(
+            ["efficientnet-lite0", "nope"],
+            data["reference"],
+            data["target"],
+            tmp_path / "out",
+            store_root=store_root,
+        )
     with pytest.raises(InvalidInputError, match="'grade' is not a column of the reference"):
-        compare(BACKBONES, data["reference"], data["target"], tmp_path / "out",
-                label_column="grade", store_root=store_root)
+        compare(
+            BACKBONES,
+            data["reference"],
+            data["target"],
+            tmp_path / "out",
+            label_column="grade",
+            store_root=store_root,
+        )
     with pytest.raises(InvalidInputError, match="needs a label_column"):
-        compare(BACKBONES, data["reference"], data["target"], tmp_path / "out",
-                rank_by="error_aurc", store_root=store_root)
+        compare(
+            BACKBONES,
+            data["reference"],
+            data["target"],
+            tmp_path / "out",
+            rank_by="error_aurc",
+            store_root=store_root,
+        )
     assert (other / "keep.txt").read_text() == "mine"
     assert not store_root.exists() and not (tmp_path / "out").exists()
 
@@ -192,8 +223,9 @@ def test_backbone_names_parse_with_random_controls_and_objects():
 def _conv():
     import torch
 
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten())
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
 
 
 def test_domain_classifier_without_groups_is_fmoods_domain_classifier():
@@ -218,8 +250,9 @@ def test_domain_classifier_folds_keep_patients_whole():
     A, groups_a = rows(range(12))
     B, groups_b = rows(range(12, 20))
     rowwise = domain_classifier_auroc(A, B, seed=0).auroc
-    grouped = domain_classifier_auroc(A, B, groups_reference=groups_a, groups_target=groups_b,
-                                      seed=0)
+    grouped = domain_classifier_auroc(
+        A, B, groups_reference=groups_a, groups_target=groups_b, seed=0
+    )
     assert grouped.group_aware and rowwise > 0.9 and grouped.auroc < 0.75
 
 
@@ -252,13 +285,18 @@ def test_labels_of_names_one_class_one_way():
 
 
 def test_ranked_table_orders_by_the_chosen_column_missing_last():
-    rows = [{"backbone": b, "weights": "pretrained", "separability": s, "accuracy_drop": d}
-            for b, s, d in (("a", 0.7, 0.1), ("b", float("nan"), 0.0), ("c", 0.9, 0.3),
-                            ("d", 0.7, 0.2))]
+    rows = [
+        {"backbone": b, "weights": "pretrained", "separability": s, "accuracy_drop": d}
+        for b, s, d in (("a", 0.7, 0.1), ("b", float("nan"), 0.0), ("c", 0.9, 0.3), ("d", 0.7, 0.2))
+    ]
     for row in rows:
         row.update({c: 0 for c in COLUMNS if c not in row and c != "rank"})
     assert ranked_table(rows, "separability", with_labels=True)["backbone"].tolist() == [
-        "c", "a", "d", "b"]
+        "c",
+        "a",
+        "d",
+        "b",
+    ]
     by_drop = ranked_table(rows, "accuracy_drop", with_labels=False)
     assert by_drop["backbone"].tolist() == ["b", "a", "d", "c"]
     assert "accuracy_drop" not in by_drop.columns and by_drop["rank"].tolist() == [1, 2, 3, 4]
@@ -266,13 +304,26 @@ def test_ranked_table_orders_by_the_chosen_column_missing_last():
 
 def test_page_escapes_names_and_paths():
     row = {c: 0.5 for c in COLUMNS}
-    row.update(rank=1, backbone="<img src=x onerror=alert(1)>", weights="given",
-               throughput_measured_on="x", weights_sha256="abc")
+    row.update(
+        rank=1,
+        backbone="<img src=x onerror=alert(1)>",
+        weights="given",
+        throughput_measured_on="x",
+        weights_sha256="abc",
+    )
     table = pd.DataFrame([row])[[c for c in COLUMNS if c not in LABEL_COLUMNS]]
-    detail = {"backbone": row["backbone"],
-              "fingerprint": {"name": "<b>n</b>", "weights_sha256": None, "preprocessing": ""}}
-    setup = {"reference": "<script>x</script>", "target": "t", "seed": 0, "alpha": 0.05,
-             "label_column": None, "store_root": "e"}
+    detail = {
+        "backbone": row["backbone"],
+        "fingerprint": {"name": "<b>n</b>", "weights_sha256": None, "preprocessing": ""},
+    }
+    setup = {
+        "reference": "<script>x</script>",
+        "target": "t",
+        "seed": 0,
+        "alpha": 0.05,
+        "label_column": None,
+        "store_root": "e",
+    }
     page = render_html(table, ["<i>line</i>"], setup, [detail], "now")
     assert "<img" not in page and "<script" not in page and "<b>n" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;i&gt;line" in page
@@ -282,8 +333,11 @@ def test_random_control_stores_are_named_random(data, first):
     # issue 12: the control's stores were named like the pretrained ones on disk.
     names = sorted(p.name for p in data["store_root"].iterdir())
     assert [n.rsplit("-", 1)[0] for n in names] == [
-        "manifest-efficientnet-lite0", "manifest-efficientnet-lite0",
-        "manifest-random-efficientnet-lite0", "manifest-random-efficientnet-lite0"]
+        "manifest-efficientnet-lite0",
+        "manifest-efficientnet-lite0",
+        "manifest-random-efficientnet-lite0",
+        "manifest-random-efficientnet-lite0",
+    ]
 
 
 def test_throughput_sample_zero_skips_the_timing(data, first):
@@ -299,13 +353,22 @@ def test_throughput_sample_zero_skips_the_timing(data, first):
 def test_page_table_fits_a_narrow_window():
     # issue 12: the table ran off a 1400 px window (one line per header, nowrap text).
     row = {c: 0.5 for c in COLUMNS}
-    row.update(rank=1, backbone="b", weights="given", throughput_measured_on="x",
-               weights_sha256="abc")
+    row.update(
+        rank=1, backbone="b", weights="given", throughput_measured_on="x", weights_sha256="abc"
+    )
     table = pd.DataFrame([row])[list(COLUMNS)]
-    detail = {"backbone": "b",
-              "fingerprint": {"name": "n", "weights_sha256": None, "preprocessing": ""}}
-    setup = {"reference": "r", "target": "t", "seed": 0, "alpha": 0.05,
-             "label_column": "y", "store_root": "e"}
+    detail = {
+        "backbone": "b",
+        "fingerprint": {"name": "n", "weights_sha256": None, "preprocessing": ""},
+    }
+    setup = {
+        "reference": "r",
+        "target": "t",
+        "seed": 0,
+        "alpha": 0.05,
+        "label_column": "y",
+        "store_root": "e",
+    }
     page = render_html(table, [], setup, [detail], "now")
     assert "table.comparison th { white-space: normal;" in page
     assert '<td class="text wrap">x</td>' in page  # the long "timed on" text wraps

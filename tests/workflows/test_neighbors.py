@@ -16,8 +16,13 @@ def store(tmp_path_factory):
     (root / "ref").mkdir()
     for i, pixels in enumerate(brain_slices(40)):
         Image.fromarray((pixels * 255).astype(np.uint8)).save(root / "ref" / f"brain_{i}.png")
-    embed_dataset(backbones.load("efficientnet-lite0", device="cpu"), root / "ref", root / "store",
-                  progress=False, num_workers=0)
+    embed_dataset(
+        backbones.load("efficientnet-lite0", device="cpu"),
+        root / "ref",
+        root / "store",
+        progress=False,
+        num_workers=0,
+    )
     return root / "store"
 
 
@@ -69,13 +74,19 @@ def test_compact_table_fits_100_characters_and_drops_the_hash():
     from fmood.workflows.neighbors import compact_table
 
     folder = "/data/hospital/" + "very_long_folder_name/" * 3
-    table = pd.DataFrame({
-        "rank": [1, 2, 3], "id": [10, 20, 30], "distance": [0.5, 0.75, 1.0],
-        "path": [f"{folder}patient_{i}/slice_{i:03d}.png" for i in range(3)],
-        "frame": [None] * 3, "file_sha256": ["ab" * 32] * 3,
-        "patient": ["p0", "p1", "p2"], "site": ["A"] * 3,
-        **{f"field_{j}": [f"value {j} " * 3 + str(i) for i in range(3)] for j in range(12)},
-    })
+    table = pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "id": [10, 20, 30],
+            "distance": [0.5, 0.75, 1.0],
+            "path": [f"{folder}patient_{i}/slice_{i:03d}.png" for i in range(3)],
+            "frame": [None] * 3,
+            "file_sha256": ["ab" * 32] * 3,
+            "patient": ["p0", "p1", "p2"],
+            "site": ["A"] * 3,
+            **{f"field_{j}": [f"value {j} " * 3 + str(i) for i in range(3)] for j in range(12)},
+        }
+    )
     text = compact_table(table)
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100

@@ -5,9 +5,15 @@ from fmood.workflows import report
 
 def test_report_from_image_folders_flags_the_chest_radiographs(tmp_path, image_folders):
     summary = report(
-        image_folders["reference"], image_folders["target"], tmp_path / "out",
-        backbone="efficientnet-lite0", device="cpu", store_root=tmp_path / "embeddings",
-        progress=False, n_top=4, n_bootstrap=50,
+        image_folders["reference"],
+        image_folders["target"],
+        tmp_path / "out",
+        backbone="efficientnet-lite0",
+        device="cpu",
+        store_root=tmp_path / "embeddings",
+        progress=False,
+        n_top=4,
+        n_bootstrap=50,
     )
     assert summary.status != "in-distribution"
     scores = summary.scores_path.read_text().splitlines()

@@ -36,13 +36,13 @@ def test_images_without_a_backbone_are_refused(image_folders):
 
 def test_backbone_of_store_rebuilds_options_and_checks_weights(tmp_path, image_folders):
     layered = backbones.load("efficientnet-lite0", device="cpu", layers=[4, 10])
-    embed_dataset(layered, image_folders["reference"], tmp_path / "s", progress=False,
-                  num_workers=0)
+    embed_dataset(
+        layered, image_folders["reference"], tmp_path / "s", progress=False, num_workers=0
+    )
     rebuilt = backbone_of_store(FeatureStore.open(tmp_path / "s"), device="cpu")
     assert rebuilt.fingerprint == layered.fingerprint
 
     random = backbones.load("efficientnet-lite0", device="cpu", pretrained=False)
-    embed_dataset(random, image_folders["reference"], tmp_path / "r", progress=False,
-                  num_workers=0)
+    embed_dataset(random, image_folders["reference"], tmp_path / "r", progress=False, num_workers=0)
     with pytest.raises(StoreMismatchError, match="--weights"):
         backbone_of_store(FeatureStore.open(tmp_path / "r"), device="cpu")

@@ -35,6 +35,7 @@ pixels are downscaled.
 An in-distribution task for classifier-based detectors and failure prediction:
 :func:`axial_level` (inferior / middle / superior slices).
 """
+
 from fmood.datasets.medical.artifacts import apply_artifact, artifact_parameters
 from fmood.datasets.medical.builder import COLUMNS, MedicalOODDataset, make_medical_ood_dataset
 from fmood.datasets.medical.labels import LEVELS, axial_level

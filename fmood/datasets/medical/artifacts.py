@@ -26,6 +26,7 @@ Every result is clipped to [0, 1]. A slice enters torchio as a tensor of shape (
 not (1, H, W, 1): torchio's ``Motion`` splits k-space along the last spatial axis, so with a
 singleton last axis it only shifts the image and adds no artifact.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -71,7 +72,9 @@ def _motion(t: float, seed: int) -> tuple[tio.Transform, str]:
     degrees = np.array([[6 * t, 0, 0], [-8 * t, 0, 0]])
     translation = np.array([[0, 6 * t, -4 * t], [0, -6 * t, 6 * t]])
     transform = tio.Motion(
-        degrees=degrees, translation=translation, times=np.array([edge, 1 - edge]),
+        degrees=degrees,
+        translation=translation,
+        times=np.array([edge, 1 - edge]),
         image_interpolation="linear",
     )
     return transform, (

@@ -1,4 +1,5 @@
 """Build the medical OOD dataset on disk: PNG files, two CSV manifests, ``build.json`` last."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,17 @@ SUBJECTS_CSV = "subjects.csv"
 REFERENCE_SITE = "reference-site"
 #: Manifest columns, in order (both manifests).
 COLUMNS = (
-    "path", "patient", "site", "shift", "shift_group", "severity", "modality", "anatomy",
-    "source", "source_frame", "transform",
+    "path",
+    "patient",
+    "site",
+    "shift",
+    "shift_group",
+    "severity",
+    "modality",
+    "anatomy",
+    "source",
+    "source_frame",
+    "transform",
 )
 _MAX_SLICES_PER_SUBJECT = 60
 _MAX_SEVERITIES = 10
@@ -124,7 +134,9 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
 
 def _check_parameters(**values: Any) -> dict[str, int]:
     checked = {
-        "n_reference_subjects": _check_int("n_reference_subjects", values["n_reference_subjects"], 1),
+        "n_reference_subjects": _check_int(
+            "n_reference_subjects", values["n_reference_subjects"], 1
+        ),
         "n_target_subjects": _check_int("n_target_subjects", values["n_target_subjects"], 1),
         "slices_per_subject": _check_int(
             "slices_per_subject", values["slices_per_subject"], 1, _MAX_SLICES_PER_SUBJECT
@@ -271,9 +283,12 @@ def make_medical_ood_dataset(
     lock file ``.<name>.lock`` beside it.
     """
     parameters = _check_parameters(
-        n_reference_subjects=n_reference_subjects, n_target_subjects=n_target_subjects,
-        slices_per_subject=slices_per_subject, severities=severities,
-        artifact_slices=artifact_slices, seed=seed,
+        n_reference_subjects=n_reference_subjects,
+        n_target_subjects=n_target_subjects,
+        slices_per_subject=slices_per_subject,
+        severities=severities,
+        artifact_slices=artifact_slices,
+        seed=seed,
     )
     root = Path(out_dir)
     used, missing = _available_sources()
@@ -281,7 +296,11 @@ def make_medical_ood_dataset(
     root.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(root.parent / f".{root.name}.lock"):
         build = _read_build(root) if root.is_dir() else None
-        if build is not None and {k: build.get(k) for k in key} == key and _is_complete(root, build):
+        if (
+            build is not None
+            and {k: build.get(k) for k in key} == key
+            and _is_complete(root, build)
+        ):
             return _dataset(root, build, reused=True)
         if root.exists() and build is None and (not root.is_dir() or any(root.iterdir())):
             raise InvalidInputError(
@@ -323,14 +342,23 @@ def _write(root: Path, folder: str, image: Slice) -> tuple[str, str]:
     relative = f"{folder}/{image.name}.png"
     (root / folder).mkdir(parents=True, exist_ok=True)
     write_png(root / relative, pixels)
-    transform = image.transform if resized is None else (
-        resized if image.transform == "none" else f"{image.transform}; {resized}"
+    transform = (
+        image.transform
+        if resized is None
+        else (resized if image.transform == "none" else f"{image.transform}; {resized}")
     )
     return relative, transform
 
 
-def _add(rows: list[dict], root: Path, folder: str, image: Slice, shift: str, site: str,
-         severity: int | None = None) -> None:
+def _add(
+    rows: list[dict],
+    root: Path,
+    folder: str,
+    image: Slice,
+    shift: str,
+    site: str,
+    severity: int | None = None,
+) -> None:
     relative, transform = _write(root, folder, image)
     row = _row(image, relative, shift, site, severity)
     row["transform"] = transform
@@ -347,7 +375,9 @@ def _build(
     files = [s for s in FILE_SOURCES if s.key in used_set]
     bar = tqdm(
         total=n_ref + n_tgt + len(ARTIFACT_TYPES) + len(volumes) + len(files),
-        desc="medical OOD dataset", unit="step", disable=not progress,
+        desc="medical OOD dataset",
+        unit="step",
+        disable=not progress,
     )
     reference_rows: list[dict] = []
     target_rows: list[dict] = []
@@ -360,15 +390,26 @@ def _build(
             for index in range(count):
                 name = f"mni-{role}-{index + 1:02d}"
                 subject = SubjectParameters.sample(derived_rng(seed, "subject", role, index))
-                subjects.append({"patient": name, "set": "reference" if role == "ref" else "id",
-                                 **subject.summary()})
+                subjects.append(
+                    {
+                        "patient": name,
+                        "set": "reference" if role == "ref" else "id",
+                        **subject.summary(),
+                    }
+                )
                 slices = subject_slices(
                     template, subject, parameters["slices_per_subject"], name, workdir
                 )
                 for image in slices:
                     if role == "ref":
-                        _add(reference_rows, root, f"reference/{name}", image, "reference",
-                             REFERENCE_SITE)
+                        _add(
+                            reference_rows,
+                            root,
+                            f"reference/{name}",
+                            image,
+                            "reference",
+                            REFERENCE_SITE,
+                        )
                     else:
                         _add(target_rows, root, "target/id", image, "id", REFERENCE_SITE, 0)
                         clean.append(image)
@@ -387,23 +428,36 @@ def _build(
                         image.pixels, artifact, severity, parameters["severities"], seed=noise_seed
                     )
                     degraded = Slice(
-                        pixels=pixels, name=f"{image.name}_s{severity}", patient=image.patient,
-                        source=image.source, source_frame=image.source_frame, transform=what,
+                        pixels=pixels,
+                        name=f"{image.name}_s{severity}",
+                        patient=image.patient,
+                        source=image.source,
+                        source_frame=image.source_frame,
+                        transform=what,
                     )
-                    _add(target_rows, root, f"target/{shift}", degraded, shift, REFERENCE_SITE,
-                         severity)
+                    _add(
+                        target_rows,
+                        root,
+                        f"target/{shift}",
+                        degraded,
+                        shift,
+                        REFERENCE_SITE,
+                        severity,
+                    )
             bar.update()
 
         for volume in volumes:
             for image in volume_slices(volume, workdir):
-                _add(target_rows, root, f"target/{volume.shift}", image, volume.shift,
-                     volume.package)
+                _add(
+                    target_rows, root, f"target/{volume.shift}", image, volume.shift, volume.package
+                )
             bar.update()
         for source in files:
             path = package_file(source.package, source.file)
             for image in file_slices(source, path, seed):
-                _add(target_rows, root, f"target/{source.shift}", image, source.shift,
-                     source.package)
+                _add(
+                    target_rows, root, f"target/{source.shift}", image, source.shift, source.package
+                )
             bar.update()
     bar.close()
 

@@ -8,6 +8,7 @@ below z = 66), ``middle`` (basal ganglia, ventricles) or ``superior`` (above z =
 edges are the tertiles of the default reference's slices. Subjects are randomly deformed, so
 slices near an edge are ambiguous: the task is learnable but not trivial.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The named sets of the medical OOD dataset, their near/far group, modality and content."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,21 +31,29 @@ ARTIFACT_TYPES = ("ghosting", "motion", "spike", "noise", "blur", "bias-field")
 
 _SPECS = (
     ShiftSpec(
-        "reference", "id", "MR",
+        "reference",
+        "id",
+        "MR",
         "MNI152 2009 T1 template as synthetic subjects (3-D affine + elastic + intensity "
         "variation), axial slices",
     ),
     ShiftSpec("id", "id", "MR", "axial slices of held-out synthetic subjects, unchanged"),
     ShiftSpec(
-        "artifact-ghosting", "near", "MR",
+        "artifact-ghosting",
+        "near",
+        "MR",
         "held-out slices with k-space ghosting along the phase-encode axis (torchio Ghosting)",
     ),
     ShiftSpec(
-        "artifact-motion", "near", "MR",
+        "artifact-motion",
+        "near",
+        "MR",
         "held-out slices with rigid motion between k-space segments (torchio Motion)",
     ),
     ShiftSpec(
-        "artifact-spike", "near", "MR",
+        "artifact-spike",
+        "near",
+        "MR",
         "held-out slices with a k-space spike: herringbone stripes (torchio Spike)",
     ),
     ShiftSpec(
@@ -52,29 +61,37 @@ _SPECS = (
     ),
     ShiftSpec("artifact-blur", "near", "MR", "held-out slices with Gaussian blur (torchio Blur)"),
     ShiftSpec(
-        "artifact-bias-field", "near", "MR",
+        "artifact-bias-field",
+        "near",
+        "MR",
         "held-out slices with a smooth multiplicative intensity inhomogeneity (torchio BiasField)",
     ),
     ShiftSpec(
-        "mr-epi", "near", "MR",
+        "mr-epi",
+        "near",
+        "MR",
         "real T2*-weighted gradient-echo EPI (BOLD fMRI) of a brain, 2 mm, axial slices",
     ),
     ShiftSpec(
-        "mr-brain-small-fov", "near", "MR",
+        "mr-brain-small-fov",
+        "near",
+        "MR",
         "real brain MR with a small field of view: zoomed 3-D T1 frames and a cropped T1 volume",
     ),
     ShiftSpec(
-        "brain-tissue-map", "near", "MR",
+        "brain-tissue-map",
+        "near",
+        "MR",
         "MNI152 2009 grey- and white-matter tissue probability maps (derived from MR, not an "
         "acquired contrast), axial slices",
     ),
-    ShiftSpec(
-        "mr-other-anatomy", "far", "MR", "real MR of other body parts: shoulder, abdomen"
-    ),
+    ShiftSpec("mr-other-anatomy", "far", "MR", "real MR of other body parts: shoulder, abdomen"),
     ShiftSpec("ct", "far", "CT", "real CT slices: head, abdomen, thoracic spine"),
     ShiftSpec("xray", "far", "CR", "real computed radiographs: chest PA, lower leg"),
     ShiftSpec(
-        "ultrasound", "far", "US",
+        "ultrasound",
+        "far",
+        "US",
         "real ultrasound: Doppler of a lymph node, obstetric, pelvic, echocardiography frames",
     ),
     ShiftSpec("nuclear-medicine", "far", "NM", "real whole-body bone scintigraphy"),
@@ -82,7 +99,9 @@ _SPECS = (
     ShiftSpec("histology", "far", "histology", "real immunohistochemistry-stained tissue section"),
     ShiftSpec("microscopy", "far", "microscopy", "real light-microscopy image of cells"),
     ShiftSpec(
-        "natural", "far", "natural",
+        "natural",
+        "far",
+        "natural",
         "non-medical photographs: people, animals, objects, the Moon",
     ),
 )

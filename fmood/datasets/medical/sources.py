@@ -33,6 +33,7 @@ loaders download. pydicom's ``MR_small.dcm`` (a T2 spin echo with a 20 mm field 
 no stated anatomy) is left out. The other sets' sources are :data:`VOLUME_SOURCES` and
 :data:`FILE_SOURCES`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -129,7 +130,9 @@ class SubjectParameters:
         """Scalar parameters, for the subjects table."""
         out: dict[str, float | int] = {}
         for name, values in (
-            ("scale", self.scales), ("degrees", self.degrees), ("translation_mm", self.translation)
+            ("scale", self.scales),
+            ("degrees", self.degrees),
+            ("translation_mm", self.translation),
         ):
             out.update({f"{name}_{axis}": round(v, 4) for axis, v in zip("xyz", values)})
         out["elastic_max_mm"] = round(float(np.abs(self.control_points).max()), 4)
@@ -187,8 +190,10 @@ def _subject_coordinates(template: Template, parameters: SubjectParameters) -> n
     image = tio.ScalarImage(tensor=torch.from_numpy(grid), affine=template.affine @ to_template)
     subject = tio.Subject(coordinates=image)
     subject = tio.Affine(
-        scales=parameters.scales, degrees=parameters.degrees,
-        translation=parameters.translation, default_pad_value=_PAD,
+        scales=parameters.scales,
+        degrees=parameters.degrees,
+        translation=parameters.translation,
+        default_pad_value=_PAD,
     )(subject)
     subject = tio.ElasticDeformation(
         control_points=parameters.control_points,
@@ -351,8 +356,14 @@ FILE_SOURCES: tuple[FileSource, ...] = (
     *(
         FileSource("natural", "scikit-image", f"data/{name}", "none", 2)
         for name in (
-            "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png",
-            "coins.png", "moon.png", "motorcycle_left.png",
+            "astronaut.png",
+            "coffee.png",
+            "chelsea.png",
+            "rocket.jpg",
+            "camera.png",
+            "coins.png",
+            "moon.png",
+            "motorcycle_left.png",
         )
     ),
 )
@@ -411,7 +422,8 @@ def _nonempty_planes(volume: np.ndarray) -> list[int]:
     """Axial planes that :func:`fmood.io.read_nifti` does not skip as empty."""
     background = volume.min()
     return [
-        z for z in range(volume.shape[2])
+        z
+        for z in range(volume.shape[2])
         if volume[..., z].max() > volume[..., z].min()
         and np.mean(volume[..., z] != background) >= EMPTY_FRACTION
     ]
@@ -484,7 +496,10 @@ def file_slices(source: FileSource, path: Path, seed: int) -> list[Slice]:
             fraction = rng.uniform(0.45, 0.8)
             ch, cw = max(int(h * fraction), 1), max(int(w * fraction), 1)
             y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            box, what = (y, y + ch, x, x + cw), f"crop rows {y}:{y + ch} cols {x}:{x + cw} of {h}x{w}"
+            box, what = (
+                (y, y + ch, x, x + cw),
+                f"crop rows {y}:{y + ch} cols {x}:{x + cw} of {h}x{w}",
+            )
         y0, y1, x0, x1 = box
         out.append(
             Slice(

@@ -11,6 +11,7 @@ and ``fmood report`` use them directly.
 * The OpenMIBOOD benchmarks (MIDOG, PhaKIR, OASIS-3) through pytorch-ood's loaders
   (:func:`load_openmibood`, :func:`export_openmibood`; needs ``pytorch-ood==0.4.0``).
 """
+
 from fmood.datasets.public.medmnist import (
     SEVERITIES,
     SPLITS,

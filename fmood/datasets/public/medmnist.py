@@ -21,6 +21,7 @@ Formats (read from the ``medmnist`` 3.0.2 and ``medmnistc`` 0.1.0 package source
 Every file is opened with ``np.load(path, allow_pickle=False)``: an array of Python objects
 is refused, never unpickled. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -161,12 +162,14 @@ def _label_column(labels: np.ndarray) -> list[int] | list[str]:
 
 
 def _metadata(dataset: str, split: str, labels: np.ndarray, **extra: object) -> pd.DataFrame:
-    table = pd.DataFrame({
-        "dataset": dataset,
-        "split": split,
-        "index": np.arange(len(labels)),
-        "label": _label_column(labels),
-    })
+    table = pd.DataFrame(
+        {
+            "dataset": dataset,
+            "split": split,
+            "index": np.arange(len(labels)),
+            "label": _label_column(labels),
+        }
+    )
     for column, value in extra.items():
         table[column] = value
     return table
@@ -305,8 +308,10 @@ def staged_export(out_dir: Path, marker: str) -> Iterator[Path]:
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir.parent / f".{out_dir.name}.lock"):
-        if out_dir.exists() and not (out_dir / marker).is_file() and (
-            not out_dir.is_dir() or any(out_dir.iterdir())
+        if (
+            out_dir.exists()
+            and not (out_dir / marker).is_file()
+            and (not out_dir.is_dir() or any(out_dir.iterdir()))
         ):
             raise InvalidInputError(
                 f"{out_dir}: exists and is not an earlier export (no {marker}); give a new or "

@@ -16,6 +16,7 @@ The lists of images are read by pytorch-ood 0.4.0's ``MIDOG_OpenMIBOOD``,
 ``data/benchmark_imglist/<benchmark>/``, copied to ``<root>/imglists/<benchmark>/``.
 pytorch-ood is optional (``pip install pytorch-ood==0.4.0``) and only imported here.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -39,7 +40,9 @@ TARGET_CSV = "target.csv"
 COLUMNS = ("path", "benchmark", "shift", "shift_group", "split", "label")
 OPENMIBOOD_URL = "https://github.com/remic-othr/OpenMIBOOD"
 _CLASSES = {
-    "midog": "MIDOG_OpenMIBOOD", "phakir": "PhaKIR_OpenMIBOOD", "oasis3": "OASIS3_OpenMIBOOD",
+    "midog": "MIDOG_OpenMIBOOD",
+    "phakir": "PhaKIR_OpenMIBOOD",
+    "oasis3": "OASIS3_OpenMIBOOD",
 }
 _SHOWN_MISSING = 3
 
@@ -167,8 +170,12 @@ def _rows(benchmark: str, sets: list[OpenMIBOODSet]) -> Iterator[dict[str, Any]]
     for s in sets:
         for file, label in zip(s.files, s.labels, strict=True):
             yield {
-                "path": file, "benchmark": benchmark, "shift": s.name, "shift_group": s.group,
-                "split": s.split, "label": label,
+                "path": file,
+                "benchmark": benchmark,
+                "shift": s.name,
+                "shift_group": s.group,
+                "split": s.split,
+                "label": label,
             }
 
 

@@ -1,4 +1,5 @@
 """MedMNIST and MedMNIST-C ``.npz`` files in their real layouts: read, checked, exported as PNGs."""
+
 from __future__ import annotations
 
 import io
@@ -63,12 +64,14 @@ def test_each_split_round_trips_exactly(tmp_path, image_shape, split):
     np.testing.assert_array_equal(loaded.images, arrays[f"{split}_images"])
     np.testing.assert_array_equal(loaded.labels, arrays[f"{split}_labels"])
     assert loaded.images.dtype == np.uint8 and loaded.source == path
-    expected = pd.DataFrame({
-        "dataset": "bloodmnist_64",
-        "split": split,
-        "index": np.arange(COUNTS[split]),
-        "label": arrays[f"{split}_labels"][:, 0].astype(np.int64),
-    })
+    expected = pd.DataFrame(
+        {
+            "dataset": "bloodmnist_64",
+            "split": split,
+            "index": np.arange(COUNTS[split]),
+            "label": arrays[f"{split}_labels"][:, 0].astype(np.int64),
+        }
+    )
     pd.testing.assert_frame_equal(loaded.metadata, expected)
 
 
@@ -160,7 +163,10 @@ def test_medmnist_c_yields_each_corruption_at_each_severity(tmp_path, image_shap
     }
     got = list(iter_medmnist_c(folder, severities=(2, 5)))
     assert [(s.metadata["corruption"][0], s.metadata["severity"][0]) for s in got] == [
-        ("jpeg_compression", 2), ("jpeg_compression", 5), ("pixelate", 2), ("pixelate", 5),
+        ("jpeg_compression", 2),
+        ("jpeg_compression", 5),
+        ("pixelate", 2),
+        ("pixelate", 5),
     ]
     for split in got:
         corruption, severity = split.metadata["corruption"][0], split.metadata["severity"][0]
@@ -169,11 +175,16 @@ def test_medmnist_c_yields_each_corruption_at_each_severity(tmp_path, image_shap
         np.testing.assert_array_equal(split.images, images[rows])
         np.testing.assert_array_equal(split.labels, labels[:3])
         assert split.source == folder / f"{corruption}.npz"
-        expected = pd.DataFrame({
-            "dataset": "bloodmnist", "split": "test", "index": np.arange(3),
-            "label": labels[:3, 0].astype(np.int64), "corruption": corruption,
-            "severity": severity,
-        })
+        expected = pd.DataFrame(
+            {
+                "dataset": "bloodmnist",
+                "split": "test",
+                "index": np.arange(3),
+                "label": labels[:3, 0].astype(np.int64),
+                "corruption": corruption,
+                "severity": severity,
+            }
+        )
         pd.testing.assert_frame_equal(split.metadata, expected)
 
     one = list(iter_medmnist_c(folder / "pixelate.npz", corruptions=["pixelate"]))
@@ -190,7 +201,13 @@ def test_medmnist_c_exports_next_to_the_clean_test_set(tmp_path):
     manifest = export_images(splits, tmp_path / "out")
     table = pd.read_csv(manifest, dtype={"severity": "Int64"})
     assert list(table.columns) == [
-        "path", "dataset", "split", "index", "label", "corruption", "severity",
+        "path",
+        "dataset",
+        "split",
+        "index",
+        "label",
+        "corruption",
+        "severity",
     ]
     assert table["severity"].isna().sum() == COUNTS["test"]
     assert table["severity"].dropna().tolist() == [1] * 4 + [2] * 4
@@ -216,8 +233,9 @@ def test_a_missing_file_says_where_to_get_the_data(tmp_path):
 
 def test_missing_keys_are_named(tmp_path):
     path = tmp_path / "pathmnist.npz"
-    np.savez_compressed(path, train_images=np.zeros((2, 4, 4), np.uint8),
-                        train_labels=np.zeros((2, 1), np.uint8))
+    np.savez_compressed(
+        path, train_images=np.zeros((2, 4, 4), np.uint8), train_labels=np.zeros((2, 1), np.uint8)
+    )
     with pytest.raises(InvalidInputError) as error:
         load_medmnist(path, "train")
     message = str(error.value)
@@ -311,8 +329,9 @@ def test_medmnist_c_files_must_repeat_the_test_labels_per_severity(tmp_path):
     np.savez_compressed(path, test_images=np.zeros((15, 4, 4), np.uint8), test_labels=labels)
     with pytest.raises(InvalidInputError, match="not a MedMNIST-C file"):
         list(iter_medmnist_c(path))
-    np.savez_compressed(path, test_images=np.zeros((7, 4, 4), np.uint8),
-                        test_labels=np.zeros((7, 1), np.uint8))
+    np.savez_compressed(
+        path, test_images=np.zeros((7, 4, 4), np.uint8), test_labels=np.zeros((7, 1), np.uint8)
+    )
     with pytest.raises(InvalidInputError, match="5 equal blocks"):
         list(iter_medmnist_c(path))
 

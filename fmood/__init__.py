@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from fmood._version import __version__ as __version__
 
 #: Public name -> the module that defines it.
 _LAZY = {
     "DistanceResult": "fmood.distances",
     "FeatureStore": "fmood.store",
-    "Fingerprint": "fmood.store",
+    "Fingerprint": "fmood.utils.fingerprint",
     "OODDetector": "fmood.calibration.detector",
     "available_scorers": "fmood.scorers",
     "dataset_distance": "fmood.distances",
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from fmood.calibration.detector import OODDetector
     from fmood.distances import DistanceResult, dataset_distance
     from fmood.scorers import available_scorers, get_scorer
-    from fmood.store import FeatureStore, Fingerprint
+    from fmood.store import FeatureStore
+    from fmood.utils.fingerprint import Fingerprint
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,7 @@ import pandas as pd
 from fmood.evaluation.tables import artifact_rows
 from fmood.metrics import auroc, severity_spearman
 from fmood.progress import stage_line
-from fmood.store.atomic import write_atomic, write_bytes_atomic
+from fmood.utils.atomic import write_atomic, write_bytes_atomic
 
 ALPHA = 0.05
 DEFAULT_BACKBONE = "efficientnet-lite0"

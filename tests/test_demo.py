@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fmood.demo import run_demo
-from fmood.store.atomic import OUTPUTS_LEDGER
+from fmood.utils.atomic import OUTPUTS_LEDGER
 
 pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
 

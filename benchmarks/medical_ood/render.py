@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fmood.evaluation.methods import DETECTOR
-from fmood.store.atomic import write_atomic, write_bytes_atomic
+from fmood.utils.atomic import write_atomic, write_bytes_atomic
 
 #: Methods drawn in the severity plots (all are in the tables).
 PLOTTED = (

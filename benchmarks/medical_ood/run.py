@@ -60,7 +60,7 @@ from fmood.evaluation.tables import (
 )
 from fmood.metrics import auroc
 from fmood.store import FeatureStore
-from fmood.store.atomic import write_bytes_atomic
+from fmood.utils.atomic import write_bytes_atomic
 from fmood.workflows import store_for
 
 ALPHA = 0.05

@@ -13,8 +13,8 @@ from fmood.backbones.preprocessing import Preprocessing
 from fmood.backbones.weights import state_dict_sha256
 from fmood.errors import InvalidInputError
 from fmood.io.image import Image
-from fmood.store.fingerprint import Fingerprint
-from fmood.store.manifest import FINAL_BLOCK, check_blocks
+from fmood.utils.blocks import FINAL_BLOCK, check_blocks
+from fmood.utils.fingerprint import Fingerprint
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -8,7 +8,9 @@ it; another file, which nothing proves came from the same model, needs its own s
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pandas as pd
 from fmood.errors import InvalidInputError
 from fmood.io.arrays import open_npy
 from fmood.io.dataset import Record, file_sha256, list_manifest
-from fmood.store import Fingerprint
+from fmood.utils.fingerprint import Fingerprint
 
 #: Prefix of a precomputed fingerprint's name; also the CLI's ``--backbone`` value.
 PRECOMPUTED = "precomputed"
@@ -168,14 +170,15 @@ def load_precomputed(
     return PrecomputedEmbeddings(array, out, precomputed_fingerprint(source, name), source, frames)
 
 
-def embed_precomputed(
-    vectors_npy: str | os.PathLike[str],
-    manifest_csv: str | os.PathLike[str],
-    store: Any,
-    name: str = PRECOMPUTED,
-    **options: Any,
-) -> Any:
-    """Add precomputed vectors to a store: see :func:`fmood.embed.embed_precomputed`."""
-    from fmood.embed.precomputed import embed_precomputed as embed  # the writer lives there
-
-    return embed(vectors_npy, manifest_csv, store, name, **options)
+def __getattr__(name: str) -> Any:
+    # embed_precomputed writes a feature store, which is fmood.embed's job (a layer above
+    # this one); the old name here forwards there, with a warning, until it is removed.
+    if name == "embed_precomputed":
+        warnings.warn(
+            "fmood.backbones.precomputed.embed_precomputed is deprecated; use "
+            "fmood.embed.embed_precomputed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module("fmood.embed.precomputed").embed_precomputed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> None:
     """Fit, save, and print a summary paragraph."""
     from fmood.calibration.detector import OODDetector
     from fmood.cli.inputs import load_source, per_sample
-    from fmood.store.atomic import check_replaceable_directory
+    from fmood.utils.atomic import check_replaceable_directory
 
     inputs = (args.reference, args.groups, args.domains, args.labels)
     out = check_writable(args.out, "--out", directory=True, inputs=inputs)

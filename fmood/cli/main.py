@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from fmood import __version__
+from fmood._version import __version__
 from fmood.cli import compare, demo, distance, embed, fit, neighbors, report, score, store
 from fmood.errors import FmoodError
 

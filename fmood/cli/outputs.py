@@ -97,7 +97,7 @@ def write_text_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
 
     A run that fails half-way leaves any previous ``path`` as it was and no partial file.
     """
-    from fmood.store.atomic import write_atomic
+    from fmood.utils.atomic import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -29,7 +29,7 @@ from fmood.embed.writer import (
     HASHED_PREFIX,
     RESERVED_COLUMNS,
     ChunkWriter,
-    open_store,
+    open_or_create_for_append,
     path_key,
     remove_if_unused,
     stored_files,
@@ -289,7 +289,7 @@ def embed_dataset(
             f"backbone must be a Backbone or a name, got {type(backbone).__name__}"
         )
     fingerprint = backbone.fingerprint
-    opened = open_store(store, backbone.dim, fingerprint, blocks=backbone.blocks)
+    opened = open_or_create_for_append(store, backbone.dim, fingerprint, blocks=backbone.blocks)
     target = opened.store
     failures_file = (
         Path(failures_path) if failures_path is not None else default_failures_path(target.path)

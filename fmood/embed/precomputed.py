@@ -11,7 +11,12 @@ import pandas as pd
 
 from fmood.backbones.precomputed import PRECOMPUTED, load_precomputed
 from fmood.embed.summary import EmbedSummary
-from fmood.embed.writer import FLUSH_EVERY, ChunkWriter, open_store, remove_if_unused
+from fmood.embed.writer import (
+    FLUSH_EVERY,
+    ChunkWriter,
+    open_or_create_for_append,
+    remove_if_unused,
+)
 from fmood.errors import FmoodError
 from fmood.progress import Progress
 from fmood.store import FeatureStore
@@ -75,7 +80,7 @@ def embed_precomputed(
     """
     started = time.perf_counter()
     loaded = load_precomputed(vectors_npy, manifest_csv, name)
-    opened = open_store(store, loaded.dim, loaded.fingerprint)
+    opened = open_or_create_for_append(store, loaded.dim, loaded.fingerprint)
     keys = ("path", "frame") if loaded.frames else ("path",)
     writer = ChunkWriter(opened.store, loaded.fingerprint, flush_every, skip_stored=keys)
     try:

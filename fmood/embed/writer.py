@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,11 @@ import pyarrow as pa
 
 from fmood._validation import check_positive_int
 from fmood.errors import FmoodError, InvalidInputError, StoreMismatchError
-from fmood.store import FeatureStore, Fingerprint
-from fmood.store.atomic import exclusive_lock
+from fmood.store import FeatureStore
 from fmood.store.layout import LOCK, MANIFEST
 from fmood.store.manifest import read_manifest
+from fmood.utils.atomic import exclusive_lock
+from fmood.utils.fingerprint import Fingerprint
 
 #: Metadata columns the embedding itself sets; a manifest may not use them.
 RESERVED_COLUMNS = ("path", "frame", "file_sha256")
@@ -67,7 +69,7 @@ class OpenedStore:
     created: bool
 
 
-def open_store(
+def open_or_create_for_append(
     store: str | os.PathLike[str] | FeatureStore,
     dim: int,
     fingerprint: Fingerprint,
@@ -249,3 +251,15 @@ class ChunkWriter:
         self.n_added += int(np.count_nonzero(ids >= 0))
         self.n_files_added += added
         self.n_files_skipped += len(starts) - added
+
+
+def __getattr__(name: str) -> Any:
+    # Renamed: report.inputs.open_store opens a store read-only, this one for appending.
+    if name == "open_store":
+        warnings.warn(
+            "fmood.embed.writer.open_store is deprecated; use open_or_create_for_append",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return open_or_create_for_append
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

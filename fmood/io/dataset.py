@@ -25,7 +25,7 @@ from fmood.io import SUPPORTED_SUFFIXES, read_dicom, read_image, read_nifti, rea
 from fmood.io.image import Image, open_regular
 from fmood.io.nifti import NIFTI_SUFFIXES
 from fmood.io.raster import RASTER_SUFFIXES
-from fmood.store.atomic import write_atomic
+from fmood.utils.atomic import write_atomic
 
 __all__ = [
     "FAILURE_COLUMNS",

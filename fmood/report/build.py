@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import fmood
 from fmood._validation import check_positive_int
+from fmood._version import __version__
 from fmood.distances import DistanceResult, dataset_distance, get_distance
 from fmood.errors import InvalidInputError
 from fmood.progress import stage_line
@@ -32,6 +32,7 @@ from fmood.report.thumbnails import ThumbnailMaker
 from fmood.report.verdict import judge, next_steps, small_reference_note, status_rule
 from fmood.sanitize import printable
 from fmood.store import FeatureStore
+from fmood.utils.outputs import check_out_dir
 
 #: Bootstrap replicates for the confidence interval of the headline distance.
 N_BOOTSTRAP = 200
@@ -163,7 +164,7 @@ def build_report(
     k_neighbors = check_positive_int(k_neighbors, "k_neighbors")
     n_top = check_positive_int(n_top, "n_top")
     n_borderline = check_positive_int(n_borderline, "n_borderline")
-    out = outputs.check_out_dir(out_dir)
+    out = check_out_dir(out_dir)
     stage_line(f"fmood report: 1/{len(_STEPS)} {_STEPS[0]}", enabled=progress)
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -372,7 +373,7 @@ def build_report(
         ),
         "metric": ref_store.metric,
         "embedding_map": mapped.method,
-        "fmood_version": fmood.__version__,
+        "fmood_version": __version__,
         "generated": generated,
         "timings_s": timings,
     }
@@ -462,6 +463,6 @@ def _about(
         ),
         ("Dataset distance", str(result)),
         ("Parameters", ", ".join(f"{k}={v}" for k, v in parameters.items())),
-        ("fmood version", fmood.__version__),
+        ("fmood version", __version__),
         ("Run time", f"{run_time:.1f} s (figures and thumbnails included), generated {generated}"),
     ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,17 @@ import numpy as np
 import pandas as pd
 
 from fmood.sanitize import csv_safe
-from fmood.store.atomic import check_replaceable_directory, fsync_file, staged_directory
+from fmood.utils.atomic import fsync_file, make_shared, staged_directory
+
+# The guard moved to fmood.utils.outputs (every command writing a directory uses it); still
+# importable from here.
+from fmood.utils.outputs import check_out_dir as check_out_dir
 
 HTML_NAME = "report.html"
 SCORES_NAME = "scores.csv"
 SUMMARY_NAME = "summary.json"
 SUMMARY_FORMAT = "fmood.report"
 SUMMARY_FORMAT_VERSION = 1
-
-
-def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, after checking that replacing it destroys nothing of the user's.
-
-    It must be missing, empty, or an earlier output of fmood holding nothing else
-    (:func:`fmood.store.atomic.check_replaceable_directory`); checked before the work, so a
-    refused directory costs no embedding or fitting.
-
-    Raises
-    ------
-    OutputConflictError
-        ``out_dir`` is a file, or holds files fmood did not write.
-    """
-    out = Path(out_dir)
-    check_replaceable_directory(out)
-    return out
 
 
 def scores_table(
@@ -116,7 +102,7 @@ def write_report(
     ``scores`` and ``summary``.
     """
     with staged_directory(out_dir) as staging:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; a report is shared
+        make_shared(staging)  # mkdtemp makes it owner-only; a report is shared
         csv_safe(scores).to_csv(staging / SCORES_NAME, index=False)
         (staging / SUMMARY_NAME).write_bytes(summary_bytes(summary))
         _write_html(staging / HTML_NAME, html)
@@ -127,12 +113,6 @@ def write_report(
         "scores": out_dir / SCORES_NAME,
         "summary": out_dir / SUMMARY_NAME,
     }
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_html(path: Path, html: str) -> None:

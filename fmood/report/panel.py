@@ -8,7 +8,7 @@ import jinja2
 import pandas as pd
 
 from fmood.report.thumbnails import ThumbnailMaker
-from fmood.store.atomic import write_atomic
+from fmood.utils.atomic import write_atomic
 
 _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!DOCTYPE html>

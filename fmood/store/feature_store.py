@@ -32,19 +32,6 @@ from numpy.typing import ArrayLike
 
 from fmood._validation import check_embeddings, check_positive_int
 from fmood.errors import InvalidInputError, StoreCorruptError, StoreError, StoreMismatchError
-from fmood.store.atomic import exclusive_lock, write_atomic
-from fmood.store.fingerprint import Fingerprint, as_fingerprint
-from fmood.store.index import (
-    DEVICES,
-    MAX_TRAINING_POINTS_PER_CENTROID,
-    build_index,
-    is_exact,
-    min_training_points,
-    recommended_training_points,
-    search,
-    to_device,
-    train_index,
-)
 from fmood.store.layout import (
     INDEX,
     LOCK,
@@ -56,12 +43,10 @@ from fmood.store.layout import (
     part_name,
 )
 from fmood.store.manifest import (
-    FINAL_BLOCK,
     METRICS,
     FileSum,
     Manifest,
     VectorSpan,
-    check_blocks,
     read_manifest,
     sha256_of,
     write_manifest,
@@ -79,6 +64,20 @@ from fmood.store.metadata import (
 from fmood.store.neighbors import Neighbors, drop_self
 from fmood.store.vectors import DTYPE as VECTOR_DTYPE
 from fmood.store.vectors import append_vectors, check_vector_file, map_vectors
+from fmood.utils.atomic import exclusive_lock, write_atomic
+from fmood.utils.blocks import FINAL_BLOCK, check_blocks
+from fmood.utils.fingerprint import Fingerprint, as_fingerprint
+from fmood.utils.index import (
+    DEVICES,
+    MAX_TRAINING_POINTS_PER_CENTROID,
+    build_index,
+    is_exact,
+    min_training_points,
+    recommended_training_points,
+    search,
+    to_device,
+    train_index,
+)
 
 MODES = ("r", "a")
 # Rows moved from the memory map into a FAISS index per call: bounds the temporary copy.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from fmood.utils.atomic import TMP_SUFFIX as TMP_SUFFIX  # temporary files: one suffix everywhere
+
 MANIFEST = "manifest.json"
 VECTORS = "vectors.f32"
 METADATA_DIR = "metadata"
 INDEX = "index.faiss"
 LOCK = ".lock"
-TMP_SUFFIX = ".tmp"
 
 _PART_RE = re.compile(r"part-\d{6,}\.parquet")
 

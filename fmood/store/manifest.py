@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from fmood._version import __version__
 from fmood.errors import (
     InvalidInputError,
     NotAStoreError,
@@ -26,25 +27,20 @@ from fmood.errors import (
     StoreError,
     StoreVersionError,
 )
-from fmood.store.atomic import write_bytes_atomic
-from fmood.store.fingerprint import Fingerprint
 from fmood.store.layout import MANIFEST, is_part_name
+from fmood.utils.atomic import write_bytes_atomic
+
+# The block rules live below the store (backbones and scorers use them too); FINAL_BLOCK and
+# check_blocks stay importable from here.
+from fmood.utils.blocks import FINAL_BLOCK as FINAL_BLOCK
+from fmood.utils.blocks import Blocks, check_blocks
+from fmood.utils.fingerprint import Fingerprint
 
 FORMAT_NAME = "fmood.feature_store"
 FORMAT_VERSION = 1
 DTYPE = "<f4"
 METRICS = ("cosine", "l2")
 _HOW_TO_CREATE = "create one with fmood.FeatureStore.create(path, dim=...)"
-#: Name of the only block of a store that records none (a backbone's final features).
-FINAL_BLOCK = "final"
-Blocks = tuple[tuple[str, int], ...]
-
-
-def _fmood_version() -> str:
-    # Imported late: fmood/__init__ re-exports the store, so a top-level import would be circular.
-    from fmood import __version__
-
-    return __version__
 
 
 def _now() -> str:
@@ -155,7 +151,7 @@ class Manifest:
     metadata_parts: tuple[str, ...] = ()
     index_count: int | None = None
     created: str = field(default_factory=_now)
-    fmood_version: str = field(default_factory=_fmood_version)
+    fmood_version: str = __version__
     format_version: int = FORMAT_VERSION
     checksums: Checksums | None = field(default_factory=Checksums)
     blocks: Blocks | None = None
@@ -186,7 +182,7 @@ class Manifest:
             count=count,
             metadata_parts=self.metadata_parts + (part,),
             index_count=index_count,
-            fmood_version=_fmood_version(),
+            fmood_version=__version__,
             checksums=sums,
         )
 
@@ -208,28 +204,6 @@ class Manifest:
             "checksums": None if self.checksums is None else self.checksums.to_dict(),
             **({} if self.blocks is None else {"blocks": [list(b) for b in self.blocks]}),
         }
-
-
-def check_blocks(blocks: object, dim: int | None = None) -> Blocks:
-    """``blocks`` as a tuple of (name, width): distinct non-empty names, positive widths
-    adding up to ``dim`` (when given); else :class:`InvalidInputError` saying which rule failed."""
-    try:
-        pairs = tuple((name, width) for name, width in blocks)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"blocks must be a sequence of (name, width) pairs, got {blocks!r}"
-        ) from None
-    if not pairs or not all(isinstance(n, str) and n and _is_int(w) and w > 0 for n, w in pairs):
-        raise InvalidInputError(
-            f"blocks must be (non-empty name, positive integer width) pairs, got {blocks!r}"
-        )
-    if len({n for n, _ in pairs}) != len(pairs):
-        raise InvalidInputError(f"block names repeat: {[n for n, _ in pairs]}")
-    if dim is not None and sum(w for _, w in pairs) != dim:
-        raise InvalidInputError(
-            f"block widths {[w for _, w in pairs]} add up to {sum(w for _, w in pairs)}, not dim {dim}"
-        )
-    return pairs
 
 
 def read_manifest(store_dir: Path) -> Manifest:
@@ -280,7 +254,7 @@ def _parse(raw: object, path: Path) -> Manifest:
     if version > FORMAT_VERSION:
         # Checked before the other keys: a newer format may have renamed them.
         raise StoreVersionError(
-            f"{path} has store format version {version}, but this fmood ({_fmood_version()}) "
+            f"{path} has store format version {version}, but this fmood ({__version__}) "
             f"reads only up to version {FORMAT_VERSION}; upgrade fmood (pip install -U fmood)"
         )
     missing = [

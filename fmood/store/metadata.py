@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fmood.errors import InvalidInputError, StoreCorruptError
-from fmood.store.atomic import write_atomic
 from fmood.store.manifest import FileSum
+from fmood.utils.atomic import write_atomic
 
 PATH_COLUMN = "path"
 

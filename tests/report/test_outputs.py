@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -81,3 +83,13 @@ def test_scores_csv_quotes_formula_cells(tmp_path):
     written = pd.read_csv(paths["scores"])
     assert written["path"].tolist() == ["'" + evil, "b.png"]
     assert written["degree"].tolist() == [-0.5, 0.25]
+
+
+def test_the_report_directory_has_the_mode_of_a_plain_mkdir(tmp_path):
+    """mkdtemp makes the staging directory owner-only; a report is meant to be shared."""
+    old = os.umask(0o022)
+    try:
+        write_report(tmp_path / "report", "<html></html>", pd.DataFrame({"path": ["a.png"]}), {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report").stat().st_mode) == 0o755

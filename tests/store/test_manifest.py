@@ -3,7 +3,7 @@ import json
 import pytest
 
 from fmood.errors import NotAStoreError, StoreCorruptError, StoreVersionError
-from fmood.store.fingerprint import Fingerprint
+from fmood.utils.fingerprint import Fingerprint
 from fmood.store.manifest import FORMAT_VERSION, Manifest, read_manifest, write_manifest
 
 

@@ -34,8 +34,7 @@ from fmood.datasets.medical.sources import (
     write_png,
 )
 from fmood.errors import InvalidInputError
-from fmood.store.atomic import exclusive_lock, staged_directory, write_bytes_atomic
-from fmood.store.layout import TMP_SUFFIX
+from fmood.utils.atomic import TMP_SUFFIX, exclusive_lock, staged_directory, write_bytes_atomic
 
 #: Bumped whenever the content or layout changes, so older builds are rebuilt.
 FORMAT_VERSION = 1
@@ -197,7 +196,7 @@ def _is_complete(root: Path, build: dict[str, Any]) -> bool:
 def _remove_stale_staging(root: Path) -> None:
     """Delete what a killed build left beside ``root`` (call with the build lock held).
 
-    :func:`fmood.store.atomic.staged_directory` names its folders ``.<name>.<8 chars>.tmp``
+    :func:`fmood.utils.atomic.staged_directory` names its folders ``.<name>.<8 chars>.tmp``
     (the build) and ``.<name>.old.<8 chars>`` (the previous build, while swapping).
     """
     name = re.escape(root.name)

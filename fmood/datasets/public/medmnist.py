@@ -38,7 +38,7 @@ from PIL import Image as PILImage
 from tqdm.auto import tqdm
 
 from fmood.errors import InvalidInputError
-from fmood.store.atomic import exclusive_lock, staged_directory
+from fmood.utils.atomic import exclusive_lock, staged_directory
 
 SPLITS = ("train", "val", "test")
 #: MedMNIST-C severities, stored in this order in each corruption file.
@@ -304,7 +304,7 @@ def staged_export(out_dir: Path, marker: str) -> Iterator[Path]:
     ``out_dir`` must be new, empty, or an earlier export (it holds ``marker``); anything
     else is refused, never replaced. Exports to one folder are serialised by a lock file
     ``.<name>.lock`` beside it; an exception leaves ``out_dir`` as it was
-    (:func:`fmood.store.atomic.staged_directory`).
+    (:func:`fmood.utils.atomic.staged_directory`).
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir.parent / f".{out_dir.name}.lock"):

@@ -1,7 +1,7 @@
 import pytest
 
 from fmood.errors import InvalidInputError
-from fmood.store.fingerprint import Fingerprint, as_fingerprint
+from fmood.utils.fingerprint import Fingerprint, as_fingerprint
 
 
 def test_round_trip_and_equality():

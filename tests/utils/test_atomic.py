@@ -1,12 +1,15 @@
 import fcntl
 import os
+import stat
 
 import pytest
 
 from fmood.errors import OutputConflictError
-from fmood.store.atomic import (
+from fmood.utils.atomic import (
     OUTPUTS_LEDGER,
+    current_umask,
     exclusive_lock,
+    make_shared,
     staged_directory,
     write_atomic,
     write_bytes_atomic,
@@ -111,3 +114,16 @@ def test_staged_directory_replaces_its_own_output_but_not_a_file_added_to_it(tmp
             (stage / "a.csv").write_text("3")
     assert (final / "notes.txt").read_text() == "mine"
     assert (final / "a.csv").read_text() == "2"
+
+
+def test_make_shared_gives_a_staging_directory_the_mode_of_a_plain_mkdir(tmp_path):
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert current_umask() == 0o027  # reading it left it in place
+        with staged_directory(tmp_path / "out") as staging:
+            assert stat.S_IMODE(staging.stat().st_mode) == 0o700  # mkdtemp: owner only
+            make_shared(staging)
+        assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750
+    finally:
+        os.umask(old)

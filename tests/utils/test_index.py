@@ -4,7 +4,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from fmood.errors import InvalidInputError
-from fmood.store.index import (
+from fmood.utils.index import (
     MAX_TRAINING_POINTS_PER_CENTROID,
     build_index,
     default_nprobe,

@@ -113,7 +113,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Embed what is needed with each backbone, write the comparison, print the ranking."""
-    from fmood.workflows.compare import compare
+    from fmood.workflows import compare
 
     check_writable(args.out, "--out", directory=True, inputs=(args.reference, args.target))
     check_kept_out(args.store_root, "--store-root", args.out, "--out")

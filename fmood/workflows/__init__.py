@@ -1,7 +1,9 @@
 """What users run: a report for a new dataset, a backbone comparison, an image explained.
 
 ``explain_image`` and the store helpers run with the core install; ``compare`` and
-``report`` need the 'fmood[all]' extras (torch, the report's packages).
+``report`` need the 'fmood[all]' extras (torch, the report's packages). Their modules are
+:mod:`fmood.workflows.comparison` and :mod:`fmood.workflows.ood_report`, named apart from the
+functions so that ``fmood.workflows.compare`` is always the function.
 """
 
 from fmood._extras import MissingExtraError, missing_extra
@@ -9,8 +11,13 @@ from fmood.workflows.neighbors import ImageExplanation, explain_image
 from fmood.workflows.sources import backbone_of_store, is_store, store_for
 
 try:
-    from fmood.workflows.compare import ComparisonResult, compare
-    from fmood.workflows.report import report
+    from fmood.workflows.comparison import (
+        BackboneMeasures,
+        CompareConfig,
+        ComparisonResult,
+        compare,
+    )
+    from fmood.workflows.ood_report import report
 except ImportError as exc:
     _MISSING = (
         exc
@@ -21,12 +28,14 @@ except ImportError as exc:
         raise
 
     def __getattr__(name: str) -> object:
-        if name in ("ComparisonResult", "compare", "report"):
+        if name in ("BackboneMeasures", "CompareConfig", "ComparisonResult", "compare", "report"):
             raise _MISSING
         raise AttributeError(f"module 'fmood.workflows' has no attribute {name!r}")
 
 
 __all__ = [
+    "BackboneMeasures",
+    "CompareConfig",
     "ComparisonResult",
     "ImageExplanation",
     "backbone_of_store",

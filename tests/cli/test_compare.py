@@ -12,7 +12,7 @@ from realimages import brain_slices, chest_crops
 
 from fmood.backbones import ModuleBackbone, Preprocessing, available_backbones, register_backbone
 from fmood.cli.main import main
-from fmood.workflows.compare_output import COLUMNS, RANKINGS
+from fmood.workflows.comparison.output import COLUMNS, RANKINGS
 
 TINY = "tiny-compare"
 

@@ -49,3 +49,43 @@ def test_constant_features_and_more_features_than_samples():
 def test_rejects_one_fold():
     with pytest.raises(InvalidInputError, match="cv"):
         _fit(0.0, n=10, cv=1)
+
+
+def _patients(patients, centres, rng, per_patient=6):
+    """Rows scattered tightly around their patient's centre, and each row's patient."""
+    X = np.concatenate([centres[p] + 0.05 * rng.normal(size=(per_patient, 32)) for p in patients])
+    return X.astype(np.float32), np.repeat([f"p{p}" for p in patients], per_patient)
+
+
+def test_groups_keep_patients_whole_so_patients_are_not_mistaken_for_a_shift():
+    # A and B are different patients from one distribution. Row-wise folds put each
+    # patient's near-duplicate rows on both sides and learn who is who (AUROC near 1);
+    # patient-wise folds cannot, and see no shift.
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(20, 32)) * 3
+    A, groups_a = _patients(range(12), centres, rng)
+    B, groups_b = _patients(range(12, 20), centres, rng)
+    rowwise = DomainClassifier(A, B, rng=np.random.default_rng(0))
+    grouped = DomainClassifier(A, B, rng=np.random.default_rng(0), groups=np.r_[groups_a, groups_b])
+    assert rowwise.value > 0.9 and grouped.value < 0.75
+    assert grouped.extra["n_splits"] == 5
+
+
+def test_group_folds_shrink_to_the_groups_of_the_smaller_set():
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(10, 32))
+    A, groups_a = _patients(range(7), centres, rng)
+    B, groups_b = _patients(range(7, 10), centres + 2.0, rng)
+    stat = DomainClassifier(A, B, rng=rng, groups=np.r_[groups_a, groups_b])
+    assert stat.extra["n_splits"] == 3 and stat.value > 0.9
+
+
+def test_groups_must_name_every_row_and_give_two_groups_a_side():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((12, 4)).astype(np.float32)
+    B = rng.standard_normal((12, 4)).astype(np.float32)
+    with pytest.raises(InvalidInputError, match=r"groups must have one entry per sample \(24\)"):
+        DomainClassifier(A, B, rng=rng, groups=np.arange(12))
+    one_target_patient = np.r_[np.arange(12) % 4, np.full(12, 99)]
+    with pytest.raises(InvalidInputError, match="at least 2 groups in each set, got 1"):
+        DomainClassifier(A, B, rng=rng, groups=one_target_patient)

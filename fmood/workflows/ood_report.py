@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +48,20 @@ def report(
     check_out_dir(Path(out_dir))  # before minutes of embedding, not after
     if isinstance(backbone, str):
         backbone = load(backbone, weights=weights, device=device)
-    common = {
-        "store_root": store_root,
-        "batch_size": batch_size,
-        "progress": progress,
-        "read_options": read_options,
-    }
+    embedded = functools.partial(
+        store_for,
+        backbone=backbone,
+        store_root=store_root,
+        batch_size=batch_size,
+        progress=progress,
+        read_options=read_options,
+    )
     # One line per stage, each before its own progress: no bar claims a stage is done
     # while the next one (embedding the target, say) is still running.
     stage_line(f"fmood report: stage 1/3, reference {reference}", enabled=progress)
-    reference_store = store_for(reference, backbone, **common)
+    reference_store = embedded(reference)
     stage_line(f"fmood report: stage 2/3, target {target}", enabled=progress)
-    target_store = store_for(target, backbone, **common)
+    target_store = embedded(target)
     stage_line(
         "fmood report: stage 3/3, detector, scores, neighbours, distance, report", enabled=progress
     )

@@ -26,6 +26,8 @@ _LAZY = {
     "dataset_distance": "fmood.distances",
     "drop_nonfinite": "fmood._validation",
     "get_scorer": "fmood.scorers",
+    "is_scorer": "fmood.scorers",
+    "list_scorers": "fmood.scorers",
 }
 
 __all__ = [
@@ -37,13 +39,15 @@ __all__ = [
     "dataset_distance",
     "drop_nonfinite",
     "get_scorer",
+    "is_scorer",
+    "list_scorers",
 ]
 
 if TYPE_CHECKING:
     from fmood._validation import drop_nonfinite
     from fmood.calibration.detector import OODDetector
     from fmood.distances import DistanceResult, dataset_distance
-    from fmood.scorers import available_scorers, get_scorer
+    from fmood.scorers import available_scorers, get_scorer, is_scorer, list_scorers
     from fmood.store import FeatureStore
     from fmood.utils.fingerprint import Fingerprint
 

@@ -10,7 +10,13 @@ try:
     from fmood.backbones.base import Backbone
     from fmood.backbones.module import ModuleBackbone
     from fmood.backbones.preprocessing import Preprocessing
-    from fmood.backbones.registry import available_backbones, load, register_backbone
+    from fmood.backbones.registry import (
+        available_backbones,
+        is_backbone,
+        list_backbones,
+        load,
+        register_backbone,
+    )
 except ModuleNotFoundError as exc:
     raise missing_extra(exc, "fmood.backbones (embedding images)", "models") from exc
 
@@ -19,6 +25,8 @@ __all__ = [
     "ModuleBackbone",
     "Preprocessing",
     "available_backbones",
+    "is_backbone",
+    "list_backbones",
     "load",
     "register_backbone",
 ]

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fmood.backbones.base import Backbone
 from fmood.errors import BackboneError
+from fmood.registry import DuplicateNameError, Registry, matching
 
 Factory = Callable[..., Backbone]
+
+
+class DuplicateBackboneError(DuplicateNameError, BackboneError):
+    """A backbone name is registered already and ``overwrite=True`` was not passed."""
+
 
 #: name -> "module:function"; modules import torch hub libraries, so they load lazily.
 _BUILTIN: dict[str, str] = {
@@ -25,29 +31,58 @@ _BUILTIN: dict[str, str] = {
 }
 #: name prefix -> factory taking the rest of the name as ``model``.
 _PREFIXES: dict[str, str] = {"timm:": "fmood.backbones.timm_backbone:load_timm"}
-_REGISTERED: dict[str, Factory] = {}
 
 
-def register_backbone(name: str, factory: Factory) -> None:
-    """Make ``load(name, ...)`` call ``factory(name=name, weights=..., device=..., **options)``."""
-    if name in _BUILTIN or name in _REGISTERED or name.startswith(tuple(_PREFIXES)):
-        raise BackboneError(f"a backbone named {name!r} already exists")
-    _REGISTERED[name] = factory
+#: Every backbone name -> its factory, or the "module:function" target of a built-in one.
+BACKBONES: Registry[str | Factory] = Registry(
+    "backbone", _BUILTIN, duplicate_error=DuplicateBackboneError
+)
+
+
+def register_backbone(name: str, factory: Factory, *, overwrite: bool = False) -> None:
+    """Make ``load(name, ...)`` call ``factory(name=name, weights=..., device=..., **options)``.
+
+    A taken name raises :class:`DuplicateBackboneError` (a :class:`BackboneError`) unless
+    ``overwrite=True``; a name with a reserved prefix (``timm:``) always does, since the prefix
+    decides how it loads.
+    """
+    reserved = next((p for p in _PREFIXES if name.startswith(p)), None)
+    if reserved is not None:
+        raise DuplicateBackboneError(
+            f"backbone names starting with {reserved!r} are taken by that prefix; "
+            f"choose a name without it, not {name!r}"
+        )
+    BACKBONES.register(name, factory, overwrite=overwrite)
+
+
+def list_backbones(filter: str | Iterable[str] | None = None) -> list[str]:
+    """Registered names, sorted, then ``timm:<model>`` for any timm model.
+
+    ``filter``: fnmatch pattern(s), e.g. ``"dinov2-*"``; the ``timm:<model>`` entry is kept
+    when a pattern matches it.
+    """
+    return BACKBONES.names(filter) + matching([f"{p}<model>" for p in _PREFIXES], filter)
+
+
+def is_backbone(name: str) -> bool:
+    """Whether ``load(name)`` knows ``name``: a registered name or ``timm:<model>``."""
+    if not isinstance(name, str):
+        return False
+    prefixed = any(name.startswith(p) and len(name) > len(p) for p in _PREFIXES)
+    return prefixed or name in BACKBONES
 
 
 def available_backbones() -> list[str]:
-    """Registered names, plus ``timm:<model>`` for any timm model."""
-    return sorted([*_BUILTIN, *_REGISTERED]) + [f"{p}<model>" for p in _PREFIXES]
+    """Registered names, plus ``timm:<model>`` for any timm model (:func:`list_backbones`)."""
+    return list_backbones()
 
 
 def check_name(name: str, shown: str | None = None) -> None:
     """Raise :class:`BackboneError` unless ``name`` can be loaded (``shown`` names it in the message)."""
-    prefixed = any(name.startswith(p) and len(name) > len(p) for p in _PREFIXES)
-    if name in _REGISTERED or name in _BUILTIN or prefixed:
-        return
-    raise BackboneError(
-        f"unknown backbone {shown or name!r}; available: {', '.join(available_backbones())}"
-    )
+    if not is_backbone(name):
+        raise BackboneError(
+            f"unknown backbone {shown or name!r}; available: {', '.join(list_backbones())}"
+        )
 
 
 def _import(target: str) -> Factory:
@@ -61,7 +96,7 @@ def load(name: str, weights: str | None = None, device: str = "auto", **options:
     Parameters
     ----------
     name : str
-        One of :func:`available_backbones`, or ``timm:<model>``.
+        One of :func:`list_backbones`, or ``timm:<model>``.
     weights : str, optional
         A hub id or a local file/directory; None takes the backbone's default
         (a hub id, or weights that ship in a package).
@@ -85,7 +120,8 @@ def load(name: str, weights: str | None = None, device: str = "auto", **options:
             factory = _import(target)
             _check_options(factory, options, name)
             return factory(name[len(prefix) :], weights=weights, device=device, **options)
-    factory = _REGISTERED[name] if name in _REGISTERED else _import(_BUILTIN[name])
+    entry = BACKBONES.get(name)
+    factory = _import(entry) if isinstance(entry, str) else entry
     _check_options(factory, options, name)
     return factory(name=name, weights=weights, device=device, **options)
 

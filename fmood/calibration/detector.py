@@ -12,14 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, clone
 
-import fmood
 from fmood._validation import (
     check_embeddings,
     check_is_fitted,
     check_per_sample,
     check_positive_int,
 )
+from fmood._version import __version__
 from fmood.calibration.combine import benjamini_hochberg, cauchy_statistic
 from fmood.calibration.conformal import ConformalCalibrator, CrossConformalCalibrator
 from fmood.calibration.split import calibration_folds, calibration_split
@@ -34,8 +35,8 @@ from fmood.scorers.base import (
     get_scorer,
     l2_normalize,
 )
-from fmood.store.atomic import staged_directory, write_atomic, write_bytes_atomic
-from fmood.store.index import build_index, search, train_and_add
+from fmood.utils.atomic import staged_directory, write_atomic, write_bytes_atomic
+from fmood.utils.index import build_index, search, train_and_add
 
 ScorerSpec = str | BaseScorer | tuple[str, dict[str, Any]]
 
@@ -61,7 +62,7 @@ class SmallReferenceWarning(UserWarning):
     """The calibration holds too few images or groups for small p-values to mean much."""
 
 
-class OODDetector:
+class OODDetector(BaseEstimator):
     """Calibrated, continuous OOD degree on top of one or several raw scorers.
 
     ``fit`` calibrates on in-distribution reference images the scorers never saw, group-aware
@@ -163,6 +164,7 @@ class OODDetector:
     models_ : list of n_models lists of n_scorers fitted scorers
         One model per fold (cross, cv+) or a single one (split, or ``refit``).
     scorer_names_ : list of str
+        Column name of each scorer (its ``label`` for a block scorer), made unique.
     calibration_scores_ : ndarray of shape (n_calibration, n_scorers)
         Held-out scores (split) or out-of-fold scores of every reference image (cross, cv+).
     calibration_folds_ : ndarray of shape (n_calibration,)
@@ -182,6 +184,45 @@ class OODDetector:
         slices of a third subject p around 1e-41), so it may extend the conformal floor by at
         most one more factor ``n + 1``: as far beyond the data as a calibration of ``n ** 2``
         images would reach empirically. Beyond it images tie at the floor.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+    domains_ : ndarray of shape (n_domains,) or None
+        The reference domains, sorted (None without ``domains``).
+    domain_calibration_ : dict of str to {"own", "pooled"}
+        The calibration each domain uses (empty without ``domains``).
+    domain_reference_ : ndarray of shape (n_reference, n_features), float32
+        With domains: the L2-normalised reference rows that vote on a new image's domain.
+    domain_reference_codes_ : ndarray of shape (n_reference,)
+        Their domain, as an index into ``domains_``.
+    calibration_domain_codes_ : ndarray of shape (n_calibration,)
+        The domain of each calibration score, as an index into ``domains_``.
+
+    See Also
+    --------
+    fmood.scorers : the raw scorers (``get_scorer``, ``list_scorers``).
+    fmood.calibration.conformal.ConformalCalibrator : one scorer's conformal p-values.
+
+    References
+    ----------
+    Vovk, "Cross-conformal predictors", Annals of Mathematics and Artificial Intelligence 2015.
+    Barber, Candes, Ramdas & Tibshirani, "Predictive inference with the jackknife+", Annals of
+    Statistics 2021. Bates, Candes, Lei, Romano & Sesia, "Testing for outliers with conformal
+    p-values", Annals of Statistics 2023. Liu & Xie, "Cauchy combination test", JASA 2020.
+    Benjamini & Hochberg, "Controlling the false discovery rate", JRSS B 1995.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.calibration.detector import OODDetector
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.normal(size=(300, 8))
+    >>> detector = OODDetector(scorers=["mahalanobis"]).fit(reference)
+    >>> new = np.vstack([rng.normal(size=(3, 8)), rng.normal(size=(2, 8)) + 6])
+    >>> table = detector.assess(new)
+    >>> list(table.columns)
+    ['mahalanobis', 'p_mahalanobis', 'p_combined', 'degree', 'surprise', 'flagged']
+    >>> table["flagged"].tolist()
+    [False, False, False, True, True]
     """
 
     def __init__(
@@ -459,9 +500,11 @@ class OODDetector:
         config = {
             "format": "fmood.detector",
             "format_version": FORMAT_VERSION,
-            "fmood_version": fmood.__version__,
-            "params": {k: v for k, v in self._params().items() if k != "scorers"},
-            "scorers": [{"name": s.name, "params": s.get_params()} for s in self.models_[0]],
+            "fmood_version": __version__,
+            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "scorers"},
+            "scorers": [
+                {"name": s.name, "params": s.get_params(deep=False)} for s in self.models_[0]
+            ],
             "n_models": len(self.models_),
             "calibration_groups": self.calibration_groups_,
             "n_features_in": self.n_features_in_,
@@ -496,7 +539,9 @@ class OODDetector:
                 (f"model0.{k}" if k.startswith("scorer") else k): v for k, v in arrays.items()
             }
         try:
-            params = construct(cls, "detector", "OODDetector", config["params"])._params()
+            params = construct(cls, "detector", "OODDetector", config["params"]).get_params(
+                deep=False
+            )
             check_params(cls, {k: v for k, v in params.items() if k != "scorers"})
             check_positive_int(params["domain_neighbors"], "domain_neighbors")
             _check_calibration_params(params, config["n_models"])
@@ -522,7 +567,7 @@ class OODDetector:
             raise StoreCorruptError(f"{arrays_file}: {err}; {_FIX}") from None
         for i, scorer in enumerate(detector.models_[0]):
             try:  # parameters used only when scoring (batch sizes) are checked by scoring a row
-                scorer.score(np.zeros((1, n_features), dtype=np.float32))
+                scorer.score_samples(np.zeros((1, n_features), dtype=np.float32))
             except InvalidInputError as err:
                 raise StoreCorruptError(f"{config_file}: scorers[{i}]: {err}; {_FIX}") from None
         detector.scorer_names_ = _unique_names([_label(s) for s in detector.models_[0]])
@@ -545,28 +590,11 @@ class OODDetector:
         detector._calibrate()
         return detector
 
-    def _params(self) -> dict[str, Any]:
-        return {
-            "scorers": self.scorers,
-            "calibration": self.calibration,
-            "n_folds": self.n_folds,
-            "calibration_fraction": self.calibration_fraction,
-            "tail": self.tail,
-            "domain_neighbors": self.domain_neighbors,
-            "min_domain_calibration": self.min_domain_calibration,
-            "refit": self.refit,
-            "random_state": self.random_state,
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"OODDetector({args})"
-
 
 def _build(spec: ScorerSpec) -> BaseScorer:
     """A fresh, unfitted scorer from a name, an instance (cloned) or (name, params)."""
     if isinstance(spec, BaseScorer):
-        return type(spec)(**spec.get_params())
+        return clone(spec)
     if isinstance(spec, str):
         return get_scorer(spec)
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
@@ -578,7 +606,7 @@ def _build(spec: ScorerSpec) -> BaseScorer:
 
 def _model_scores(model: list[BaseScorer], X: np.ndarray) -> np.ndarray:
     """One model's raw scores, shape (n_samples, n_scorers)."""
-    return np.column_stack([scorer.score(X) for scorer in model])
+    return np.column_stack([scorer.score_samples(X) for scorer in model])
 
 
 def _label(scorer: BaseScorer) -> str:

@@ -4,7 +4,13 @@
 a bootstrap interval, a noise floor from two halves of A, and (mmd) a permutation p-value.
 """
 
-from fmood.distances.api import available_distances, dataset_distance, get_distance
+from fmood.distances.api import (
+    available_distances,
+    dataset_distance,
+    get_distance,
+    is_distance,
+    list_distances,
+)
 from fmood.distances.base import PairDistance
 from fmood.distances.frechet import frechet_distance
 from fmood.distances.mmd import mmd2_unbiased
@@ -19,6 +25,8 @@ __all__ = [
     "dataset_distance",
     "frechet_distance",
     "get_distance",
+    "is_distance",
+    "list_distances",
     "mmd2_unbiased",
     "sinkhorn_cost",
     "sliced_wasserstein",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -18,27 +19,42 @@ from fmood.distances.result import DistanceResult
 from fmood.distances.sinkhorn import Sinkhorn
 from fmood.distances.sliced_wasserstein import SlicedWasserstein
 from fmood.errors import InvalidInputError
+from fmood.registry import Registry
 
-_REGISTRY: dict[str, type[PairDistance]] = {
-    cls.name: cls for cls in (FrechetDistance, MMD, SlicedWasserstein, Sinkhorn, DomainClassifier)
-}
+#: Every distance by name (``dataset_distance(method=...)``).
+DISTANCES: Registry[type[PairDistance]] = Registry(
+    "distance",
+    {
+        cls.name: cls
+        for cls in (FrechetDistance, MMD, SlicedWasserstein, Sinkhorn, DomainClassifier)
+    },
+)
 # Two rows per half of A.
 _MIN_ROWS_FOR_NULL = 4
 
 
+def list_distances(filter: str | Iterable[str] | None = None) -> list[str]:
+    """Names accepted by ``dataset_distance(method=...)``, sorted; ``filter``: fnmatch pattern(s)."""
+    return DISTANCES.names(filter)
+
+
+def is_distance(name: str) -> bool:
+    """Whether ``dataset_distance(method=name)`` knows ``name``."""
+    return name in DISTANCES
+
+
 def available_distances() -> list[str]:
-    """Names accepted by ``dataset_distance(method=...)``, sorted."""
-    return sorted(_REGISTRY)
+    """Names accepted by ``dataset_distance(method=...)``, sorted (:func:`list_distances`)."""
+    return list_distances()
 
 
 def get_distance(method: str) -> type[PairDistance]:
-    """The class registered as ``method``; :class:`InvalidInputError` lists the names if none."""
-    try:
-        return _REGISTRY[method]
-    except (KeyError, TypeError):
-        raise InvalidInputError(
-            f"unknown distance {method!r}; available: {', '.join(available_distances())}"
-        ) from None
+    """The class registered as ``method``.
+
+    An unknown name raises :class:`~fmood.registry.UnknownNameError` (an
+    :class:`InvalidInputError`) listing close matches and every distance.
+    """
+    return DISTANCES.get(method)
 
 
 def dataset_distance(

@@ -1,8 +1,10 @@
 """The field's reference implementations (pytorch-ood 0.4.0) on precomputed embeddings.
 
-Each baseline wraps one pytorch-ood detector behind fmood's contract: ``fit(X, y=None)``
-returns self, ``score(X)`` returns float64 scores of shape (n_samples,), higher = more OOD,
-and fitted state ends in ``_``. Feature detectors run through their ``fit_features`` /
+Each baseline wraps one pytorch-ood detector behind fmood's scorer contract
+(:class:`~fmood.scorers.base.BaseScorer`): ``fit(X, y=None)`` returns self,
+``score_samples(X)`` (alias ``score(X)``) returns float64 scores of shape (n_samples,), higher
+= more OOD, fitted state ends in ``_``, and ``get_params``/``set_params``/``sklearn.base.clone``
+work. Baselines are registered by name (:func:`make_baseline`, :func:`list_baselines`). Feature detectors run through their ``fit_features`` /
 ``predict_features`` API; logit detectors run on a :class:`LinearProbe` trained on the
 in-distribution labels and passed to them as their model (a ``torch.nn.Linear`` head).
 
@@ -15,21 +17,19 @@ so that read-only (memory-mapped) arrays work; detectors run under ``torch.infer
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from abc import abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from fmood._validation import (
-    check_embeddings,
-    check_is_fitted,
-    check_per_sample,
-    check_positive_int,
-)
+from fmood._validation import check_positive_int
 from fmood.errors import InvalidInputError
 from fmood.evaluation.probe import LinearProbe
-from fmood.scorers.base import Parameters, batched, construct
+from fmood.registry import Registry
+from fmood.scorers.base import BaseScorer, batched, construct
 
 try:
     from pytorch_ood.api import Detector
@@ -46,17 +46,22 @@ BATCH_SIZE = 1024
 PROBE_BASED = ("msp", "energy", "maxlogit", "vim")
 
 
-class Baseline(Parameters):
-    """A pytorch-ood detector on embeddings: ``fit(X, y=None)``, then ``score(X)``.
+class Baseline(BaseScorer):
+    """A pytorch-ood detector on embeddings: ``fit(X, y=None)``, then ``score_samples(X)``.
 
     Subclasses set ``name`` and ``reference``, store their constructor arguments verbatim,
     fit the detector in ``_fit`` (as ``detector_``) and score one batch in ``_score``.
-    """
+    Unlike fmood's scorers, a baseline holds a torch detector, so :meth:`get_state` refuses
+    to save it (an :class:`~fmood.calibration.detector.OODDetector` of baselines can be
+    fitted and used, not saved).
 
-    name: ClassVar[str]
-    reference: ClassVar[str]
-    #: Whether ``fit`` needs class labels ``y`` (class-conditional or probe-based methods).
-    uses_labels: ClassVar[bool] = False
+    Attributes
+    ----------
+    detector_ : pytorch_ood.api.Detector
+        The fitted pytorch-ood detector.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+    """
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Baseline:
         """Fit on in-distribution embeddings.
@@ -65,43 +70,63 @@ class Baseline(Parameters):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), optional
-            In-distribution class labels; required where ``uses_labels``, else ignored.
+            In-distribution class labels; required where ``uses_labels`` (class-conditional
+            and probe-based baselines), else ignored.
+
+        Returns
+        -------
+        self
         """
-        X = check_embeddings(X, "X")
-        labels = None
-        if self.uses_labels:
-            labels = check_per_sample(y, X.shape[0], "y")
-            if labels is None:
-                raise InvalidInputError(
-                    f"baseline {self.name!r} needs the in-distribution class labels: call fit(X, y)"
-                )
+        X, labels = self._validate_fit_data(X, y)
+        if self.uses_labels and labels is None:
+            raise InvalidInputError(
+                f"baseline {self.name!r} needs the in-distribution class labels: call fit(X, y)"
+            )
         with torch.inference_mode():
             self._fit(X, labels)
         self.n_features_in_ = X.shape[1]
         return self
 
-    def score(self, X: ArrayLike) -> np.ndarray:
-        """OOD score of each row of ``X``, shape (n_samples,), float64, higher = more OOD."""
-        check_is_fitted(self, "n_features_in_")
-        X = check_embeddings(X, "X", dim=self.n_features_in_)
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """OOD score of each row of ``X`` (n_samples, n_features), shape (n_samples,),
+        float64, higher = more OOD."""
+        X = self._validate_score_data(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         with torch.inference_mode():
             for rows in batched(X.shape[0], BATCH_SIZE):
                 out[rows] = self._score(_tensor(X[rows])).numpy()
         return out
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Refused: a baseline's fitted state is a torch detector, not arrays."""
+        raise InvalidInputError(
+            f"baseline {self.name!r} holds a pytorch-ood detector, which fmood does not save; "
+            "fit it again where it is needed"
+        )
+
+    @abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
-        raise NotImplementedError
+        """Fit ``detector_`` on validated ``X`` (n_samples, n_features) and labels ``y``."""
 
+    @abstractmethod
     def _score(self, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Scores of one batch ``z`` (batch, n_features), float32 tensor, shape (batch,)."""
 
 
+#: Every baseline by name; :func:`_register` adds to it.
+BASELINES: Registry[type[Baseline]] = Registry("baseline")
+B = TypeVar("B", bound=type[Baseline])
+
+
+def _register(cls: B) -> B:
+    """Class decorator: make a baseline available to :func:`make_baseline` as ``cls.name``."""
+    BASELINES.register(cls.name, cls)
+    return cls
+
+
+@_register
 class KNNBaseline(Baseline):
     """pytorch-ood ``KNN``: distance to the k-th nearest in-distribution neighbour.
-
-    Sun, Ming, Zhu & Li, "Out-of-Distribution Detection with Deep Nearest Neighbors",
-    ICML 2022.
 
     Parameters
     ----------
@@ -116,6 +141,29 @@ class KNNBaseline(Baseline):
     The score is the Euclidean (not squared) distance, in [0, 2] for normalised features.
     Labels are not used. pytorch-ood searches with scikit-learn's ``NearestNeighbors``
     (``n_jobs=-1``, all cores), which computes distances in bounded chunks.
+
+    Attributes
+    ----------
+    detector_ : pytorch_ood.detector.KNN
+    n_features_in_ : int
+
+    See Also
+    --------
+    fmood.scorers.KNNScorer : fmood's FAISS-backed implementation, same scores.
+
+    References
+    ----------
+    Sun, Ming, Zhu & Li, "Out-of-Distribution Detection with Deep Nearest Neighbors",
+    ICML 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(100, 8))
+    >>> baseline = KNNBaseline(k=5).fit(X)
+    >>> scores = baseline.score_samples(np.vstack([X[:2], X[:2] + 10]))
+    >>> scores.shape, bool(scores[2:].min() > scores[:2].max())
+    ((4,), True)
     """
 
     name = "knn"
@@ -140,11 +188,11 @@ class KNNBaseline(Baseline):
         return self.detector_.predict_features(z)
 
 
+@_register
 class MahalanobisBaseline(Baseline):
     """pytorch-ood ``Mahalanobis``: distance to the closest class mean, shared covariance.
 
-    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
-    Samples and Adversarial Attacks", NeurIPS 2018. Needs labels ``y``.
+    Needs labels ``y``.
 
     Notes
     -----
@@ -155,6 +203,30 @@ class MahalanobisBaseline(Baseline):
     ``n_samples - n_classes < n_features`` ``S`` is singular and the scores are round-off
     (even negative): ``fit`` then warns. There is no parameter to change this. Memory:
     one (d, d) matrix and one (batch, d) temporary per class.
+
+    Attributes
+    ----------
+    detector_ : pytorch_ood.detector.Mahalanobis
+    n_features_in_ : int
+
+    See Also
+    --------
+    fmood.scorers.MahalanobisScorer : fmood's version, with shrinkage and a Gram form.
+
+    References
+    ----------
+    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
+    Samples and Adversarial Attacks", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(2, size=200)
+    >>> X = rng.normal(size=(200, 4)) + 3 * np.eye(2, 4)[y]
+    >>> baseline = MahalanobisBaseline().fit(X, y)
+    >>> bool(baseline.score_samples(X[:1] + 8)[0] > baseline.score_samples(X[:1])[0])
+    True
     """
 
     name = "mahalanobis"
@@ -178,6 +250,7 @@ class MahalanobisBaseline(Baseline):
         return self.detector_.predict_features(z)
 
 
+@_register
 class GMMBaseline(Baseline):
     """pytorch-ood ``GMM``: negative log-likelihood under one Gaussian per class.
 
@@ -198,6 +271,30 @@ class GMMBaseline(Baseline):
     The score is ``-log sum_k pi_k N(z | mu_k, Sigma_k)`` (float64, natural log), pi_k the
     class frequencies. pytorch-ood keeps n_classes (d, d) float64 precision matrices and
     forms (n_classes, batch, d) float64 temporaries when scoring, bounded by ``BATCH_SIZE``.
+
+    Attributes
+    ----------
+    detector_ : pytorch_ood.detector.GMM
+    n_features_in_ : int
+
+    See Also
+    --------
+    fmood.scorers.GMMScorer : a label-free mixture on PCA-whitened features.
+
+    References
+    ----------
+    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
+    Samples and Adversarial Attacks", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(2, size=200)
+    >>> X = rng.normal(size=(200, 4)) + 3 * np.eye(2, 4)[y]
+    >>> baseline = GMMBaseline().fit(X, y)
+    >>> bool(baseline.score_samples(X[:1] + 8)[0] > baseline.score_samples(X[:1])[0])
+    True
     """
 
     name = "gmm"
@@ -230,6 +327,8 @@ class ProbeBaseline(Baseline):
     probe_ : LinearProbe
     head_ : torch.nn.Linear
         The probe's head, given to the detector as its model.
+    detector_ : pytorch_ood.api.Detector
+    n_features_in_ : int
     """
 
     uses_labels = True
@@ -256,9 +355,9 @@ class ProbeBaseline(Baseline):
         self.head_ = self.probe_.as_torch_linear()
         self.detector_ = self._detector(X, y)
 
+    @abstractmethod
     def _detector(self, X: np.ndarray, y: np.ndarray) -> Detector:
         """The pytorch-ood detector, built on ``head_``."""
-        raise NotImplementedError
 
     def _score(self, z: torch.Tensor) -> torch.Tensor:
         return self.detector_.predict(z)
@@ -284,11 +383,9 @@ class TemperedProbeBaseline(ProbeBaseline):
         return self.detector_class(self.head_, t=self.t)
 
 
+@_register
 class MSPBaseline(TemperedProbeBaseline):
     """pytorch-ood ``MaxSoftmax``: negative maximum softmax probability of the probe.
-
-    Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
-    Examples in Neural Networks", ICLR 2017.
 
     Parameters
     ----------
@@ -297,9 +394,35 @@ class MSPBaseline(TemperedProbeBaseline):
     C, max_iter, standardize, random_state
         Passed to :class:`LinearProbe`.
 
+    Attributes
+    ----------
+    probe_ : LinearProbe
+    head_ : torch.nn.Linear
+    detector_ : pytorch_ood.detector.MaxSoftmax
+    n_features_in_ : int
+
+    See Also
+    --------
+    EnergyBaseline, MaxLogitBaseline : other scores of the same logits.
+
     Notes
     -----
     Score ``-max_j softmax(logits / t)_j``, in [-1, -1/n_classes].
+
+    References
+    ----------
+    Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
+    Examples in Neural Networks", ICLR 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(3, size=300)
+    >>> X = rng.normal(size=(300, 5)) + 3 * np.eye(3, 5)[y]
+    >>> scores = MSPBaseline().fit(X, y).score_samples(X[:4])
+    >>> bool(((-1 <= scores) & (scores <= -1 / 3)).all())
+    True
     """
 
     name = "msp"
@@ -311,10 +434,9 @@ class MSPBaseline(TemperedProbeBaseline):
     detector_class = MaxSoftmax
 
 
+@_register
 class EnergyBaseline(TemperedProbeBaseline):
     """pytorch-ood ``EnergyBased``: the energy of the probe's logits.
-
-    Liu, Wang, Owens & Li, "Energy-based Out-of-distribution Detection", NeurIPS 2020.
 
     Parameters
     ----------
@@ -323,9 +445,36 @@ class EnergyBaseline(TemperedProbeBaseline):
     C, max_iter, standardize, random_state
         Passed to :class:`LinearProbe`.
 
+    Attributes
+    ----------
+    probe_ : LinearProbe
+    head_ : torch.nn.Linear
+    detector_ : pytorch_ood.detector.EnergyBased
+    n_features_in_ : int
+
+    See Also
+    --------
+    MSPBaseline, MaxLogitBaseline : other scores of the same logits.
+
     Notes
     -----
     Score ``E = -t * logsumexp(logits / t)``; the paper's negative energy is its ID score.
+
+    References
+    ----------
+    Liu, Wang, Owens & Li, "Energy-based Out-of-distribution Detection", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.special import logsumexp
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(3, size=300)
+    >>> X = rng.normal(size=(300, 5)) + 3 * np.eye(3, 5)[y]
+    >>> baseline = EnergyBaseline().fit(X, y)
+    >>> energy = -logsumexp(baseline.probe_.logits(X[:4]), axis=1)
+    >>> np.allclose(baseline.score_samples(X[:4]), energy, atol=1e-4)
+    True
     """
 
     name = "energy"
@@ -334,11 +483,9 @@ class EnergyBaseline(TemperedProbeBaseline):
     detector_class = EnergyBased
 
 
+@_register
 class MaxLogitBaseline(ProbeBaseline):
     """pytorch-ood ``MaxLogit``: negative maximum logit of the probe.
-
-    Hendrycks, Basart, Mazeika, Zou, Kwon, Mostajabi, Steinhardt & Song, "Scaling
-    Out-of-Distribution Detection for Real-World Settings", ICML 2022.
 
     Parameters
     ----------
@@ -350,6 +497,33 @@ class MaxLogitBaseline(ProbeBaseline):
     Score ``-max_j logits_j``. Unlike MSP, MaxLogit and energy depend on the shift shared by
     all logits, which a softmax classifier leaves free; the probe's logits are class-centred
     (they sum to zero), the form of the L2-penalised optimum.
+
+    Attributes
+    ----------
+    probe_ : LinearProbe
+    head_ : torch.nn.Linear
+    detector_ : pytorch_ood.detector.MaxLogit
+    n_features_in_ : int
+
+    See Also
+    --------
+    MSPBaseline, EnergyBaseline : other scores of the same logits.
+
+    References
+    ----------
+    Hendrycks, Basart, Mazeika, Zou, Kwon, Mostajabi, Steinhardt & Song, "Scaling
+    Out-of-Distribution Detection for Real-World Settings", ICML 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(3, size=300)
+    >>> X = rng.normal(size=(300, 5)) + 3 * np.eye(3, 5)[y]
+    >>> baseline = MaxLogitBaseline().fit(X, y)
+    >>> logits = baseline.probe_.logits(X[:4])
+    >>> np.allclose(baseline.score_samples(X[:4]), -logits.max(axis=1), atol=1e-4)
+    True
     """
 
     name = "maxlogit"
@@ -359,11 +533,9 @@ class MaxLogitBaseline(ProbeBaseline):
         return MaxLogit(self.head_)
 
 
+@_register
 class ViMBaseline(ProbeBaseline):
     """pytorch-ood ``ViM``: virtual logit from the residual norm, minus the probe's energy.
-
-    Wang, Li, Zhang & Zhang, "ViM: Out-Of-Distribution with Virtual-logit Matching",
-    CVPR 2022.
 
     Parameters
     ----------
@@ -377,6 +549,14 @@ class ViMBaseline(ProbeBaseline):
     ----------
     dim_ : int
         The principal-subspace dimension used.
+    probe_ : LinearProbe
+    head_ : torch.nn.Linear
+    detector_ : pytorch_ood.detector.ViM
+    n_features_in_ : int
+
+    See Also
+    --------
+    fmood.scorers.ResidualScorer : the label-free residual half of ViM.
 
     Notes
     -----
@@ -387,6 +567,21 @@ class ViMBaseline(ProbeBaseline):
     ``n_classes - 1`` (class-centred rows), and pytorch-ood's float32 ``pinv`` drops the
     round-off singular value, so ``W u + b = 0``. pytorch-ood forms a (d, d) matrix and its
     eigendecomposition.
+
+    References
+    ----------
+    Wang, Li, Feng & Zhang, "ViM: Out-Of-Distribution with Virtual-logit Matching",
+    CVPR 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(3, size=300)
+    >>> X = rng.normal(size=(300, 8)) + 3 * np.eye(3, 8)[y]
+    >>> baseline = ViMBaseline().fit(X, y)
+    >>> baseline.dim_, baseline.score_samples(X[:4]).shape
+    (4, (4,))
     """
 
     name = "vim"
@@ -438,29 +633,23 @@ def vim_dim(n_features: int, n_samples: int) -> int:
     return max(1, min(rule, n_samples // 2))
 
 
-BASELINES: dict[str, type[Baseline]] = {
-    cls.name: cls
-    for cls in (
-        KNNBaseline,
-        MahalanobisBaseline,
-        GMMBaseline,
-        MSPBaseline,
-        EnergyBaseline,
-        MaxLogitBaseline,
-        ViMBaseline,
-    )
-}
-
-
 def make_baseline(name: str, **params: Any) -> Baseline:
-    """Create the baseline registered as ``name`` (a key of :data:`BASELINES`) with ``params``."""
-    try:
-        cls = BASELINES[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown baseline {name!r}; known baselines: {', '.join(sorted(BASELINES))}"
-        ) from None
-    return construct(cls, "baseline", name, params)
+    """Create the baseline registered as ``name`` (one of :func:`list_baselines`) with ``params``.
+
+    An unknown name raises :class:`~fmood.registry.UnknownNameError` (an
+    :class:`InvalidInputError`) listing close matches and every baseline.
+    """
+    return construct(BASELINES.get(name), "baseline", name, params)
+
+
+def list_baselines(filter: str | Iterable[str] | None = None) -> list[str]:
+    """Names of the baselines, sorted; ``filter``: fnmatch pattern(s), e.g. ``"m*"``."""
+    return BASELINES.names(filter)
+
+
+def is_baseline(name: str) -> bool:
+    """Whether a baseline is registered as ``name``."""
+    return name in BASELINES
 
 
 def _tensor(X: np.ndarray) -> torch.Tensor:

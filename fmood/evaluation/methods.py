@@ -154,12 +154,15 @@ def score_methods(
         )
     for name in fmood_scorers:
         scores[f"fmood:{name}"] = timed(
-            f"fmood:{name}", lambda name=name: get_scorer(name).fit(X_reference).score(X_eval)
+            f"fmood:{name}",
+            lambda name=name: get_scorer(name).fit(X_reference).score_samples(X_eval),
         )
     for name in baselines:
         scores[f"pytorch-ood:{name}"] = timed(
             f"pytorch-ood:{name}",
-            lambda name=name: make_baseline(name).fit(X_reference, y_reference).score(X_eval),
+            lambda name=name: (
+                make_baseline(name).fit(X_reference, y_reference).score_samples(X_eval)
+            ),
         )
     probe = LinearProbe(random_state=random_state).fit(X_reference, y_reference)
     return MethodScores(

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from scipy.special import softmax
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -22,10 +23,9 @@ from fmood._validation import (
     check_positive_int,
 )
 from fmood.errors import InvalidInputError
-from fmood.scorers.base import Parameters
 
 
-class LinearProbe(Parameters):
+class LinearProbe(BaseEstimator):
     """Multinomial logistic regression whose head acts on the raw features.
 
     Parameters
@@ -62,6 +62,29 @@ class LinearProbe(Parameters):
     splits it symmetrically, so the head is ``(-z/2, z/2)`` from a binary fit with ``2 * C``:
     the same model as the multinomial fit with ``C``, so ``C`` means the same for any number
     of classes.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : the regression fitted here.
+    fmood.evaluation.baselines.ProbeBaseline : the logit detectors that read this head.
+
+    References
+    ----------
+    Alain & Bengio, "Understanding intermediate layers using linear classifier probes",
+    ICLR 2017 workshop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.evaluation.probe import LinearProbe
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(3, size=300)
+    >>> X = rng.normal(size=(300, 5)) + 3 * np.eye(3, 5)[y]
+    >>> probe = LinearProbe().fit(X, y)
+    >>> probe.weight_.shape, bool((probe.predict(X) == y).mean() > 0.9)
+    ((3, 5), True)
+    >>> np.allclose(probe.logits(X[:2]), X[:2] @ probe.weight_.T + probe.bias_)
+    True
     """
 
     def __init__(
@@ -77,7 +100,8 @@ class LinearProbe(Parameters):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> LinearProbe:
-        """Train on in-distribution embeddings ``X`` (n_samples, n_features) and labels ``y``."""
+        """Train on in-distribution embeddings ``X`` (n_samples, n_features) and labels ``y``
+        (n_samples,); returns self."""
         X = check_embeddings(X, "X")
         y = check_per_sample(y, X.shape[0], "y")
         if y is None:

@@ -1,10 +1,19 @@
-"""Raw OOD scorers on embeddings, one per file, all with ``fit(X, y=None)`` / ``score(X)``.
+"""Raw OOD scorers on embeddings, one per file, all with ``fit(X, y=None)`` / ``score_samples(X)``.
 
-Higher scores mean more out-of-distribution everywhere. Scorers are registered by name
-(:func:`get_scorer`, :func:`available_scorers`), so a configuration can say ``"knn"``.
+Higher scores mean more out-of-distribution everywhere (``score(X)`` is the same method under
+fmood's name). Scorers are scikit-learn estimators (``get_params``, ``set_params``,
+``sklearn.base.clone``) registered by name (:func:`get_scorer`, :func:`list_scorers`,
+:func:`is_scorer`), so a configuration can say ``"knn"``.
 """
 
-from fmood.scorers.base import BaseScorer, available_scorers, get_scorer
+from fmood.scorers.base import (
+    BaseScorer,
+    available_scorers,
+    get_scorer,
+    is_scorer,
+    list_scorers,
+    register,
+)
 from fmood.scorers.block import BlockScorer, block_scorers
 from fmood.scorers.gmm import GMMScorer
 from fmood.scorers.knn import KNNScorer
@@ -27,4 +36,7 @@ __all__ = [
     "available_scorers",
     "block_scorers",
     "get_scorer",
+    "is_scorer",
+    "list_scorers",
+    "register",
 ]

@@ -1,14 +1,15 @@
-"""The contract every scorer follows, and the registry that finds scorers by name."""
+"""The contract every scorer follows (:class:`BaseScorer`), and the registry of scorers by name."""
 
 from __future__ import annotations
 
-import inspect
 import typing
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
 
 from fmood._validation import (
     check_embeddings,
@@ -17,10 +18,10 @@ from fmood._validation import (
     check_positive_int,
 )
 from fmood.errors import InvalidInputError
+from fmood.registry import Registry
 
-_REGISTRY: dict[str, type[BaseScorer]] = {}
 S = TypeVar("S", bound=type["BaseScorer"])
-T = TypeVar("T")
+E = TypeVar("E", bound=BaseEstimator)
 
 #: Rows scored per chunk: bounds the temporary (chunk, d) and (chunk, m) matrices.
 DEFAULT_BATCH_SIZE = 4096
@@ -32,28 +33,6 @@ StateSpec = dict[str, tuple[str, tuple[int | str, ...]]]
 #: Shape-entry name of the fitted feature count.
 FEATURES = "n_features_in_"
 _KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool", "U": "string"}
-
-
-def parameter_names(cls: type) -> list[str]:
-    """Names of the constructor parameters of ``cls`` (none for ``object.__init__``)."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return [p.name for p in params if p.kind in named]
-
-
-def construct(cls: type[T], kind: str, name: str, params: dict[str, Any]) -> T:
-    """``cls(**params)``, after checking that ``cls`` takes every name in ``params``.
-
-    ``kind`` and ``name`` ("scorer", "knn") name it in the error message.
-    """
-    valid = parameter_names(cls)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise InvalidInputError(
-            f"{kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(valid) or '(none)'}"
-        )
-    return cls(**params)
 
 
 def check_params(cls: type, params: dict[str, Any]) -> None:
@@ -111,10 +90,12 @@ def check_state(
                     f"{owner} state: {key} is {arrays[key]}, expected {expected}"
                 )
             sizes[key] = int(arrays[key])
-    for key, (kinds, shape) in spec.items():
+    for key, (_, shape) in spec.items():
         array = arrays[key]
+        # zip stops at the shorter: a wrong number of axes is reported just below.
         bound = tuple(
-            sizes.setdefault(s, n) if isinstance(s, str) else s for s, n in zip(shape, array.shape)
+            sizes.setdefault(s, n) if isinstance(s, str) else s
+            for s, n in zip(shape, array.shape, strict=False)
         )
         if array.ndim != len(shape) or array.shape != bound or 0 in array.shape:
             wanted = ", ".join(f"{s}={sizes[s]}" if s in sizes else str(s) for s in shape)
@@ -127,32 +108,39 @@ def check_state(
     return sizes
 
 
-class Parameters:
-    """``get_params`` and ``repr`` from the constructor's parameters (scikit-learn's convention)."""
+class BaseScorer(BaseEstimator, ABC):
+    """The contract of every OOD scorer on embeddings: ``fit(X, y=None)``, then ``score_samples(X)``.
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as passed."""
-        return {p: getattr(self, p) for p in parameter_names(type(self))}
+    ``score_samples`` gives one float64 per row, **higher = more OOD**. This is the opposite
+    sign of scikit-learn's outlier detectors (``LocalOutlierFactor``, ``IsolationForest``),
+    whose ``score_samples`` is higher = more normal: negate it to compare the two. ``score(X)``
+    is the same method under fmood's own name (a score is higher for more OOD everywhere in
+    fmood); unlike scikit-learn's ``score(X, y)`` it returns one value per row.
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    A subclass sets ``name`` and ``reference`` (the paper the score comes from), stores its
+    constructor arguments verbatim (``get_params``, ``set_params`` and ``sklearn.base.clone``
+    come from :class:`sklearn.base.BaseEstimator`), validates them in ``fit`` and keeps what
+    ``fit`` learns in attributes ending in ``_``. Fitted state is a dict of arrays
+    (:meth:`get_state`), so a scorer is saved as ``.npz`` and restored without pickle.
 
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen by ``fit``; every subclass sets it.
 
-class BaseScorer(Parameters):
-    """A raw OOD scorer on embeddings: ``fit(X, y=None)`` then ``score(X)``, higher = more OOD.
-
-    Subclasses set ``name`` and ``reference`` (the paper the score comes from), store their
-    constructor arguments verbatim, learn state in ``_fit`` under names ending in ``_`` and
-    compute scores in ``_score``. Fitted state is a dict of arrays (``get_state``), so a scorer
-    can be saved as ``.npz`` and restored without pickle.
+    See Also
+    --------
+    fmood.calibration.detector.OODDetector : p-values and an OOD degree on top of raw scores.
+    fmood.registry.Registry : the registry behind :func:`get_scorer`.
     """
 
     name: ClassVar[str]
     reference: ClassVar[str]
     #: Whether ``fit`` uses class labels ``y`` when given.
     uses_labels: ClassVar[bool] = False
+    n_features_in_: int
 
+    @abstractmethod
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> BaseScorer:
         """Fit on in-distribution embeddings.
 
@@ -161,25 +149,46 @@ class BaseScorer(Parameters):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), optional
             Class labels; used by scorers with ``uses_labels``, ignored by the others.
+
+        Returns
+        -------
+        self
+        """
+
+    @abstractmethod
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Raw OOD score of each row of ``X``, higher = more OOD.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+
+    def score(self, X: ArrayLike) -> np.ndarray:
+        """:meth:`score_samples` under fmood's name: shape (n_samples,), higher = more OOD."""
+        return self.score_samples(X)
+
+    def _validate_fit_data(
+        self, X: ArrayLike, y: ArrayLike | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``X`` as float32 (n_samples, n_features) and the labels if this scorer uses them.
+
+        Drops the previous fit's state once the input is valid, so a refit in another form
+        (covariance or Gram) leaves no stale array behind.
         """
         X = check_embeddings(X, "X")
         labels = check_per_sample(y, X.shape[0], "y") if self.uses_labels else None
         self._forget()
-        self._fit(X, labels)
-        self.n_features_in_ = X.shape[1]
-        return self
+        return X, labels
 
-    def score(self, X: ArrayLike) -> np.ndarray:
-        """Raw OOD score of each row of ``X``, shape (n_samples,), higher = more OOD."""
+    def _validate_score_data(self, X: ArrayLike) -> np.ndarray:
+        """``X`` as float32 (n_samples, n_features_in_), after checking that ``fit`` ran."""
         check_is_fitted(self, "n_features_in_")
-        X = check_embeddings(X, "X", dim=self.n_features_in_)
-        return np.asarray(self._score(X), dtype=np.float64)
-
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
-        raise NotImplementedError
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        return check_embeddings(X, "X", dim=self.n_features_in_)
 
     # -- persistence -----------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
@@ -197,7 +206,7 @@ class BaseScorer(Parameters):
         Raises :class:`InvalidInputError` when an array is missing, unexpected, or of the wrong
         dtype or shape, or holds non-finite values (a damaged or tampered file).
         """
-        check_params(type(self), self.get_params())
+        check_params(type(self), self.get_params(deep=False))
         check_state(state, self._state_spec(state), f"scorer {self.name!r}")
         self._forget()
         for key, value in state.items():
@@ -207,7 +216,7 @@ class BaseScorer(Parameters):
         return self
 
     def _forget(self) -> None:
-        """Drop fitted state, so a refit in another form leaves no stale array behind."""
+        """Drop fitted state (every public attribute ending in ``_``)."""
         for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, key)
 
@@ -219,26 +228,57 @@ class BaseScorer(Parameters):
         """Rebuild derived, non-array state (an index) after :meth:`set_state`."""
 
 
-def register(cls: S) -> S:
-    """Class decorator: make a scorer available to :func:`get_scorer` under ``cls.name``."""
-    _REGISTRY[cls.name] = cls
+#: Every scorer by name; :func:`register` adds to it.
+SCORERS: Registry[type[BaseScorer]] = Registry("scorer")
+
+
+def register(cls: S, *, overwrite: bool = False) -> S:
+    """Class decorator: make a scorer available to :func:`get_scorer` under ``cls.name``.
+
+    A name that is taken raises :class:`~fmood.registry.DuplicateNameError`; replace a
+    scorer on purpose with ``register(MyScorer, overwrite=True)``.
+    """
+    SCORERS.register(cls.name, cls, overwrite=overwrite)
     return cls
 
 
-def get_scorer(name: str, **params: Any) -> BaseScorer:
-    """Create the scorer registered as ``name`` with ``params``."""
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
+def construct(cls: type[E], kind: str, name: str, params: dict[str, Any]) -> E:
+    """``cls(**params)``, after checking that ``cls`` takes every name in ``params``.
+
+    ``kind`` and ``name`` ("scorer", "knn") name it in the error message.
+    """
+    valid = sorted(cls().get_params(deep=False))
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
         raise InvalidInputError(
-            f"unknown scorer {name!r}; available: {', '.join(available_scorers())}"
-        ) from None
-    return construct(cls, "scorer", name, params)
+            f"{kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(valid) or '(none)'}"
+        )
+    return cls(**params)
+
+
+def get_scorer(name: str, **params: Any) -> BaseScorer:
+    """Create the scorer registered as ``name`` with ``params``.
+
+    An unknown name raises :class:`~fmood.registry.UnknownNameError` (an
+    :class:`InvalidInputError`) listing close matches and every scorer.
+    """
+    return construct(SCORERS.get(name), "scorer", name, params)
+
+
+def list_scorers(filter: str | Iterable[str] | None = None) -> list[str]:
+    """Names of the registered scorers, sorted; ``filter``: fnmatch pattern(s), e.g. ``"*maha*"``."""
+    return SCORERS.names(filter)
+
+
+def is_scorer(name: str) -> bool:
+    """Whether a scorer is registered as ``name``."""
+    return name in SCORERS
 
 
 def available_scorers() -> list[str]:
-    """Names of every registered scorer."""
-    return sorted(_REGISTRY)
+    """Names of every registered scorer (:func:`list_scorers` without a filter)."""
+    return list_scorers()
 
 
 def batched(n: int, batch_size: int) -> Iterator[slice]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fmood._validation import check_is_fitted
 from fmood.errors import InvalidInputError
@@ -25,7 +26,7 @@ from fmood.scorers.base import (
     get_scorer,
     register,
 )
-from fmood.store.manifest import check_blocks
+from fmood.utils.blocks import check_blocks
 
 #: Prefix of the wrapped scorer's arrays in :meth:`BlockScorer.get_state`.
 _INNER = "inner."
@@ -53,12 +54,25 @@ class BlockScorer(BaseScorer):
     n_features_in_ : int
         Width of the whole embedding.
 
+    See Also
+    --------
+    block_scorers : one block scorer per layer block and scorer name.
+    fmood.calibration.detector.OODDetector : merges the blocks' p-values.
+
+    References
+    ----------
+    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
+    Samples and Adversarial Attacks", NeurIPS 2018 (feature ensemble). Gutbrod et al.,
+    "OpenMIBOOD: Open Medical Imaging Benchmarks for Out-Of-Distribution Detection",
+    CVPR 2025.
+
     Examples
     --------
     >>> import numpy as np
+    >>> from fmood.scorers import BlockScorer
     >>> X = np.random.default_rng(0).normal(size=(200, 30))
     >>> early = BlockScorer("mahalanobis", 0, 10, block="block2").fit(X)
-    >>> early.label, early.score(X[:3]).shape
+    >>> early.label, early.score_samples(X[:3]).shape
     ('mahalanobis@block2', (3,))
     """
 
@@ -92,7 +106,7 @@ class BlockScorer(BaseScorer):
 
     def _inner(self) -> BaseScorer:
         """A fresh wrapped scorer, after checking this one's parameters."""
-        check_params(type(self), self.get_params())
+        check_params(type(self), self.get_params(deep=False))
         if self.scorer == self.name:
             raise InvalidInputError("a block scorer cannot wrap another block scorer")
         params = dict(self.params or {})
@@ -109,12 +123,22 @@ class BlockScorer(BaseScorer):
             )
         return slice(self.start, stop)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> BlockScorer:
+        """Fit the wrapped scorer on the block's columns of ``X`` (n_samples, n_features).
+
+        ``y`` (n_samples,), optional: class labels, passed on if the wrapped scorer uses them.
+        """
+        X, y = self._validate_fit_data(X, y)
         inner = self._inner()
         self.scorer_ = inner.fit(X[:, self._columns(X.shape[1])], y)
+        self.n_features_in_ = X.shape[1]
+        return self
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return self.scorer_.score(X[:, self._columns(self.n_features_in_)])
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """The wrapped scorer's score of the block's columns of each row of ``X``
+        (n_samples, n_features), shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
+        return self.scorer_.score_samples(X[:, self._columns(self.n_features_in_)])
 
     # -- persistence: the wrapped scorer's arrays under "inner." ----------------------
     def get_state(self) -> dict[str, np.ndarray]:

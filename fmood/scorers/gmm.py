@@ -8,6 +8,7 @@ by the Bayesian information criterion (Schwarz 1978).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
@@ -54,6 +55,40 @@ class GMMScorer(BaseScorer):
         Added to covariance diagonals; features are whitened, so this is relative.
     random_state : int
     batch_size : int
+
+    Attributes
+    ----------
+    pca_mean_ : ndarray of shape (n_features,), float32
+    projection_ : ndarray of shape (n_features, n_pca_kept), float32
+        Whitened PCA projection: ``z = (x - pca_mean_) @ projection_``.
+    n_mixture_components_ : int
+        Mixture size (the one BIC chose with ``n_components="bic"``).
+    weights_, means_, precisions_cholesky_, covariances_ : ndarray
+        The fitted :class:`sklearn.mixture.GaussianMixture` in the whitened PCA space.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : the mixture fitted here.
+    fmood.evaluation.baselines.GMMBaseline : pytorch-ood's class-conditional Gaussians.
+
+    References
+    ----------
+    Schwarz, "Estimating the Dimension of a Model", Annals of Statistics 1978 (BIC).
+    Morteza & Li, "Provable Guarantees for Understanding Out-of-distribution Detection",
+    AAAI 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import GMMScorer
+    >>> X = np.random.default_rng(0).normal(size=(300, 6))
+    >>> scorer = GMMScorer(n_components=2, n_pca=4).fit(X)
+    >>> scorer.projection_.shape, int(scorer.n_mixture_components_)
+    ((6, 4), 2)
+    >>> bool(scorer.score_samples(X[:1] + 5)[0] > scorer.score_samples(X[:1])[0])
+    True
     """
 
     name = "gmm"
@@ -77,7 +112,10 @@ class GMMScorer(BaseScorer):
         self.random_state = random_state
         self.batch_size = batch_size
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> GMMScorer:
+        """Fit the PCA projection and the mixture on ``X`` (n_samples, n_features); ``y`` is
+        ignored."""
+        X, _ = self._validate_fit_data(X, y)
         n, d = X.shape
         if n < 3:
             raise InvalidInputError(f"the GMM scorer needs at least 3 reference samples, got {n}")
@@ -94,6 +132,8 @@ class GMMScorer(BaseScorer):
         self.covariances_ = mixture.covariances_
         self.n_mixture_components_ = mixture.n_components
         self._restore()
+        self.n_features_in_ = d
+        return self
 
     def _candidates(self, n: int, dim: int) -> list[int]:
         if self.n_components != "bic":
@@ -142,7 +182,10 @@ class GMMScorer(BaseScorer):
         mixture.n_features_in_ = self.means_.shape[1]
         self._mixture_model = mixture
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Negative log-density of each row of ``X`` (n_samples, n_features) in the whitened
+        PCA space, shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         for rows in batched(X.shape[0], self.batch_size):
             Z = (X[rows] - self.pca_mean_) @ self.projection_

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fmood._validation import check_embeddings, check_is_fitted, check_positive_int
+from fmood._validation import check_positive_int
 from fmood.errors import InvalidInputError
 from fmood.scorers.base import (
     DEFAULT_BATCH_SIZE,
@@ -18,7 +18,7 @@ from fmood.scorers.base import (
     l2_normalize,
     register,
 )
-from fmood.store.index import build_index, search, to_device, train_and_add
+from fmood.utils.index import build_index, search, to_device, train_and_add
 
 
 @register
@@ -45,11 +45,38 @@ class KNNScorer(BaseScorer):
     device : {"auto", "cpu", "cuda"}
         Where the index searches; ``"auto"`` uses a GPU when faiss was built with one.
 
+    Attributes
+    ----------
+    reference_ : ndarray of shape (n_reference, n_features), float32
+        The fitted embeddings (L2-normalised with ``normalize``), indexed for the search.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    fmood.evaluation.baselines.KNNBaseline : pytorch-ood's implementation, same scores.
+    MahalanobisScorer : distance to class means under a shared covariance.
+
     Notes
     -----
     Distances are Euclidean (not squared), so with ``normalize=True`` they lie in [0, 2] and
     equal ``sqrt(2 - 2 cos)``. pytorch-ood's ``KNN`` gives the same numbers for
     ``aggregate="kth"``.
+
+    References
+    ----------
+    Sun, Ming, Zhu & Li, "Out-of-Distribution Detection with Deep Nearest Neighbors",
+    ICML 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import KNNScorer
+    >>> X = np.random.default_rng(0).normal(size=(100, 8))
+    >>> scorer = KNNScorer(k=5).fit(X)
+    >>> scores = scorer.score_samples(np.vstack([X[:2], X[:2] + 10]))
+    >>> scores.shape, bool(scores[2:].min() > scores[:2].max())
+    ((4,), True)
     """
 
     name = "knn"
@@ -75,9 +102,13 @@ class KNNScorer(BaseScorer):
         self.batch_size = batch_size
         self.device = device
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> KNNScorer:
+        """Index the in-distribution embeddings ``X`` (n_samples, n_features); ``y`` is ignored."""
+        X, _ = self._validate_fit_data(X, y)
         self.reference_ = l2_normalize(X) if self.normalize else X
         self._restore()
+        self.n_features_in_ = X.shape[1]
+        return self
 
     def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
         return {FEATURES: ("iu", ()), "reference_": ("f", ("reference", FEATURES))}
@@ -93,7 +124,9 @@ class KNNScorer(BaseScorer):
         train_and_add(index, self.reference_)
         self._index = to_device(index, self.device)
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Distance of each row of ``X`` (n_samples, n_features) to its k-th (or k nearest)
+        reference neighbour(s), shape (n_samples,), higher = more OOD."""
         return self.kneighbors(X)[0]
 
     def kneighbors(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +137,7 @@ class KNNScorer(BaseScorer):
         scores : ndarray of shape (n_samples,)
         ids : ndarray of shape (n_samples, k), int64, nearest first (rows of the fitted ``X``)
         """
-        check_is_fitted(self, "reference_")
-        X = check_embeddings(X, "X", dim=self.reference_.shape[1])
+        X = self._validate_score_data(X)
         queries = l2_normalize(X) if self.normalize else X
         squared, ids = search(
             self._index,

@@ -8,6 +8,7 @@ Detection via Feature Normalization", ICML 2025.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fmood.errors import InvalidInputError
 from fmood.scorers._gaussian import (
@@ -29,7 +30,7 @@ from fmood.scorers.base import (
     l2_normalize,
     register,
 )
-from fmood.store.index import build_index, search, train_and_add
+from fmood.utils.index import build_index, search, train_and_add
 
 
 @register
@@ -56,11 +57,49 @@ class MahalanobisScorer(BaseScorer):
         (O(n^2 d), ``basis_``, ``basis_scale_`` and ``complement_scale_``), which gives the same
         scores. "auto" takes the Gram form when there are fewer samples than features.
 
+    Attributes
+    ----------
+    means_ : ndarray of shape (n_classes, n_features), float32
+        Class means (one row without labels).
+    whitener_ : ndarray of shape (n_features, n_features), float32
+        Covariance form only: ``||x W||^2`` is the squared Mahalanobis norm of ``x``.
+    basis_ : ndarray of shape (n_features, rank), float32
+        Gram form only: the covariance eigenvectors the reference spans.
+    basis_scale_ : ndarray of shape (rank,), float64
+        Gram form only: inverse square roots of their shrunk variances.
+    complement_scale_ : float
+        Gram form only: inverse square root of the shrunk variance outside the span.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    RelativeMahalanobisScorer : minus the distance under one background Gaussian.
+    ResidualMahalanobisScorer : the same distance outside the principal subspace.
+    fmood.evaluation.baselines.MahalanobisBaseline : pytorch-ood's implementation.
+
     Notes
     -----
     pytorch-ood's ``Mahalanobis`` returns ``0.5 * d^2 / n`` (its covariance is the unnormalised
     scatter matrix); ``shrinkage=None`` here gives ``d^2`` from the divisor-n covariance, a
     constant factor apart, so rankings and AUROC agree.
+
+    References
+    ----------
+    Lee, Lee, Lee & Shin, "A Simple Unified Framework for Detecting Out-of-Distribution Samples
+    and Adversarial Attacks", NeurIPS 2018. Mueller & Hein, "Mahalanobis++: Improving OOD
+    Detection via Feature Normalization", ICML 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import MahalanobisScorer
+    >>> X = np.random.default_rng(0).normal(size=(200, 8))
+    >>> scorer = MahalanobisScorer().fit(X)
+    >>> scorer.means_.shape, scorer.whitener_.shape
+    ((1, 8), (8, 8))
+    >>> bool(scorer.score_samples(X[:1] + 5)[0] > scorer.score_samples(X[:1])[0])
+    True
     """
 
     name = "mahalanobis"
@@ -79,7 +118,12 @@ class MahalanobisScorer(BaseScorer):
         self.batch_size = batch_size
         self.solver = solver
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> MahalanobisScorer:
+        """Fit the class means and the shared covariance on ``X`` (n_samples, n_features).
+
+        ``y`` (n_samples,), optional: class labels; without them, one Gaussian.
+        """
+        X, y = self._validate_fit_data(X, y)
         if X.shape[0] < 2:
             raise InvalidInputError(
                 f"Mahalanobis needs at least 2 reference samples, got {X.shape[0]}"
@@ -98,6 +142,8 @@ class MahalanobisScorer(BaseScorer):
             self.whitener_ = whitener(shrunk_covariance(spread, self.shrinkage))
         self.means_ = means.astype(np.float32)
         self._restore()
+        self.n_features_in_ = X.shape[1]
+        return self
 
     def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
         spec: StateSpec = {FEATURES: ("iu", ()), "means_": ("f", ("classes", FEATURES))}
@@ -132,7 +178,10 @@ class MahalanobisScorer(BaseScorer):
         outside = (X - coords @ basis.T) * self.complement_scale_
         return np.hstack([coords * self.basis_scale_, outside])
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Squared Mahalanobis distance of each row of ``X`` (n_samples, n_features) to the
+        closest class mean, shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         # The Gram form whitens in float64 to (rows, rank + d): fewer rows keep it bounded.
         chunk_rows = (

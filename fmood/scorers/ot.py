@@ -10,6 +10,7 @@ signal follows e.g. Lu et al., "Out-of-distribution Detection via Optimal Transp
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fmood._validation import check_positive_int
 from fmood.errors import InvalidInputError
@@ -52,6 +53,39 @@ class OTScorer(BaseScorer):
     batch_size : int
         Samples transported together.
     random_state : int
+
+    Attributes
+    ----------
+    reference_ : ndarray of shape (n_kept, n_features), float32
+        The reference subsample (L2-normalised with ``normalize``), at most
+        ``max_reference`` rows.
+    cost_scale_ : float
+        Median squared distance within the reference: the unit of the transport cost.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    KNNScorer : the pointwise nearest-neighbour distance this score softens.
+    fmood.distances.sinkhorn.Sinkhorn : the dataset-level entropic transport cost.
+
+    References
+    ----------
+    Cuturi, "Sinkhorn Distances: Lightspeed Computation of Optimal Transport", NeurIPS 2013.
+    Chizat, Peyré, Schmitzer & Vialard, "Scaling algorithms for unbalanced optimal transport
+    problems", Math. Comp. 2018. Flamary et al., "POT: Python Optimal Transport", JMLR 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import OTScorer
+    >>> X = np.random.default_rng(0).normal(size=(100, 5))
+    >>> scorer = OTScorer(max_reference=50).fit(X)
+    >>> scorer.reference_.shape
+    (50, 5)
+    >>> scores = scorer.score_samples(np.vstack([X[:10], X[:10] + 3]))
+    >>> bool(scores[10:].mean() > scores[:10].mean())
+    True
     """
 
     name = "ot"
@@ -73,7 +107,9 @@ class OTScorer(BaseScorer):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> OTScorer:
+        """Keep a subsample of ``X`` (n_samples, n_features) as the reference; ``y`` is ignored."""
+        X, _ = self._validate_fit_data(X, y)
         self._check_regularisation()
         if X.shape[0] < 2:
             raise InvalidInputError(
@@ -90,6 +126,8 @@ class OTScorer(BaseScorer):
         scale = float(np.median(within[np.triu_indices_from(within, k=1)]))
         # Duplicated references would give a zero scale; fall back to the mean, then to 1.
         self.cost_scale_ = scale if scale > 0 else float(within.mean()) or 1.0
+        self.n_features_in_ = X.shape[1]
+        return self
 
     def _check_regularisation(self) -> None:
         if not (self.reg > 0 and self.reg_m > 0):
@@ -107,7 +145,10 @@ class OTScorer(BaseScorer):
         if not self.cost_scale_ > 0:
             raise InvalidInputError(f"cost_scale_ must be > 0, got {self.cost_scale_}")
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Transport cost per unit mass of each row of ``X`` (n_samples, n_features), rows
+        transported in batches of ``batch_size``, shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
         X = l2_normalize(X) if self.normalize else X
         out = np.empty(X.shape[0], dtype=np.float64)
         for rows in batched(X.shape[0], int(self.batch_size)):

@@ -10,6 +10,7 @@ probability-based ones in most settings.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fmood.errors import InvalidInputError
 from fmood.scorers._gaussian import class_means, gram, gram_rows, scatter, use_gram
@@ -55,11 +56,44 @@ class ResidualScorer(BaseScorer):
     normalize : bool
         L2-normalise features first, as Mahalanobis++ does (Mueller & Hein, ICML 2025).
 
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,), float32
+        Mean of the (normalised) reference.
+    complement_ : ndarray of shape (n_features, n_features - n_components), float32
+        Covariance form only: basis of the complement of the principal subspace.
+    principal_ : ndarray of shape (n_features, n_components), float32
+        Gram form only: basis of the principal subspace.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    ResidualMahalanobisScorer : the residual scored with its own covariance.
+    fmood.evaluation.baselines.ViMBaseline : the full ViM score, on a linear probe's logits.
+
     Notes
     -----
     The residual is computed by projecting on the orthogonal complement directly (its basis
     comes from the same eigendecomposition), not as ``||x||^2 - ||Vx||^2``, which cancels
     catastrophically in float32 when the residual is small.
+
+    References
+    ----------
+    Wang, Li, Feng & Zhang, "ViM: Out-Of-Distribution with Virtual-logit Matching", CVPR 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import ResidualScorer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))  # a 3-d subspace of 10-d
+    >>> scorer = ResidualScorer(n_components=3).fit(X)
+    >>> scorer.complement_.shape
+    (10, 7)
+    >>> off = X[:1] + rng.normal(size=(1, 10))  # leaves the subspace
+    >>> bool(scorer.score_samples(off)[0] > 100 * scorer.score_samples(X[:1])[0])
+    True
     """
 
     name = "residual"
@@ -77,7 +111,9 @@ class ResidualScorer(BaseScorer):
         self.solver = solver
         self.normalize = normalize
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> ResidualScorer:
+        """Fit the principal subspace of ``X`` (n_samples, n_features); ``y`` is ignored."""
+        X, _ = self._validate_fit_data(X, y)
         n, d = X.shape
         if n < 2:
             raise InvalidInputError(
@@ -108,6 +144,8 @@ class ResidualScorer(BaseScorer):
         else:
             eigvecs = np.linalg.eigh(scatter(X, means, inverse, self.batch_size).covariance)[1]
             self.complement_ = np.ascontiguousarray(eigvecs[:, : d - dim], dtype=np.float32)
+        self.n_features_in_ = d
+        return self
 
     def _state_spec(self, state: dict[str, np.ndarray]) -> StateSpec:
         spec: StateSpec = {FEATURES: ("iu", ()), "mean_": ("f", (FEATURES,))}
@@ -115,7 +153,10 @@ class ResidualScorer(BaseScorer):
             return {**spec, "complement_": ("f", (FEATURES, "complement"))}
         return {**spec, "principal_": ("f", (FEATURES, "components"))}
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Norm of each row of ``X`` (n_samples, n_features) outside the principal subspace,
+        shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         if hasattr(self, "complement_"):
             for rows in batched(X.shape[0], self.batch_size):

@@ -12,6 +12,7 @@ deterministic.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fmood.errors import InvalidInputError
 from fmood.scorers._gaussian import (
@@ -79,6 +80,33 @@ class ResidualMahalanobisScorer(BaseScorer):
         Gram form only: the discarded principal directions.
     outside_scale_ : float
         Gram form only: inverse square root of the shrunk variance outside the reference's span.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+
+    See Also
+    --------
+    ResidualScorer : the L2 norm of the same residual.
+    MahalanobisScorer : the Mahalanobis distance in the whole feature space.
+
+    References
+    ----------
+    Di Salvo, Doerrich & Ledig, "MaRS: Robust Out-of-Distribution Detection via Mahalanobis
+    Residual Scoring", MICCAI 2026 (arXiv:2606.22649). Baldi & Hornik, "Neural networks and
+    principal component analysis", Neural Networks 1989 (PCA as the optimal linear
+    autoencoder).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmood.scorers import ResidualMahalanobisScorer
+    >>> X = np.random.default_rng(0).normal(size=(300, 10)) * np.linspace(3, 0.1, 10)
+    >>> scorer = ResidualMahalanobisScorer(n_components=4).fit(X)
+    >>> scorer.residual_basis_.shape
+    (10, 6)
+    >>> far = X[:1].copy()
+    >>> far[0, -1] += 2.0  # along the least-spread direction
+    >>> bool(scorer.score_samples(far)[0] > scorer.score_samples(X[:1])[0])
+    True
     """
 
     name = "residual_mahalanobis"
@@ -100,7 +128,10 @@ class ResidualMahalanobisScorer(BaseScorer):
         self.batch_size = batch_size
         self.solver = solver
 
-    def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> ResidualMahalanobisScorer:
+        """Fit the principal subspace of ``X`` (n_samples, n_features) and the covariance of
+        the residual; ``y`` is ignored."""
+        X, _ = self._validate_fit_data(X, y)
         n, d = X.shape
         if n < 3:
             raise InvalidInputError(
@@ -132,6 +163,8 @@ class ResidualMahalanobisScorer(BaseScorer):
         if wide:
             self.principal_ = np.ascontiguousarray(basis[:, :k], dtype=np.float32)
             self.outside_scale_ = outside
+        self.n_features_in_ = d
+        return self
 
     def _subspace_dim(self, eigvals: np.ndarray) -> int:
         """``k`` from ``n_components`` and the covariance eigenvalues (descending)."""
@@ -168,7 +201,10 @@ class ResidualMahalanobisScorer(BaseScorer):
             }
         return spec
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Squared Mahalanobis distance of the residual of each row of ``X``
+        (n_samples, n_features), shape (n_samples,), higher = more OOD."""
+        X = self._validate_score_data(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         mean = self.mean_.astype(np.float64)
         residual_basis = self.residual_basis_.astype(np.float64)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from fmood import backbones
-from fmood.backbones import ModuleBackbone, Preprocessing
-from fmood.backbones.registry import _REGISTERED, require
+from fmood.backbones import ModuleBackbone, Preprocessing, registry
+from fmood.backbones.registry import BACKBONES, DuplicateBackboneError, require
 from fmood.errors import BackboneError
 
 
@@ -21,19 +21,46 @@ def test_unknown_name_lists_what_exists():
         backbones.load(None)
 
 
-def test_register_a_custom_backbone(monkeypatch):
-    monkeypatch.setattr("fmood.backbones.registry._REGISTERED", dict(_REGISTERED))
+def factory(name, weights, device, width=2):
+    return ModuleBackbone(torch.nn.Conv2d(3, width, 1), Preprocessing(8), name, device=device)
 
-    def factory(name, weights, device, width=2):
-        return ModuleBackbone(torch.nn.Conv2d(3, width, 1), Preprocessing(8), name, device=device)
 
+@pytest.fixture
+def own_registry(monkeypatch):
+    """Registrations made by a test are undone after it."""
+    monkeypatch.setattr(BACKBONES, "_entries", dict(BACKBONES._entries))
+
+
+def test_register_a_custom_backbone(own_registry):
     backbones.register_backbone("mine", factory)
     assert backbones.load("mine", device="cpu", width=3).dim == 3
     assert "mine" in backbones.available_backbones()
-    with pytest.raises(BackboneError, match="already exists"):
+    assert registry.is_backbone("mine")
+    with pytest.raises(DuplicateBackboneError, match="'mine' is registered already"):
         backbones.register_backbone("mine", factory)
-    with pytest.raises(BackboneError, match="already exists"):
+    with pytest.raises(BackboneError, match="'litemedsam' is registered already.*overwrite=True"):
         backbones.register_backbone("litemedsam", factory)
+    with pytest.raises(BackboneError, match="starting with 'timm:' are taken"):
+        backbones.register_backbone("timm:mine", factory, overwrite=True)
+
+
+def test_overwrite_replaces_a_backbone_on_purpose(own_registry):
+    backbones.register_backbone("litemedsam", factory, overwrite=True)
+    assert backbones.load("litemedsam", device="cpu").dim == 2
+
+
+def test_list_and_is_backbone():
+    assert registry.list_backbones("dinov2-*") == [
+        "dinov2-base",
+        "dinov2-giant",
+        "dinov2-large",
+        "dinov2-small",
+    ]
+    assert registry.list_backbones("timm:*") == ["timm:<model>"]
+    assert registry.list_backbones() == backbones.available_backbones()
+    assert registry.is_backbone("timm:resnet18") and registry.is_backbone("medsam")
+    assert not registry.is_backbone("timm:") and not registry.is_backbone("dinov3")
+    assert not registry.is_backbone(None)
 
 
 def test_require_names_the_install_command():

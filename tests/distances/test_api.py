@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from fmood.distances import DistanceResult, available_distances, dataset_distance
+from fmood.distances import DistanceResult, available_distances, dataset_distance, get_distance
+from fmood.distances.api import is_distance, list_distances
 from fmood.errors import InvalidInputError
 
 # Low-dimensional toy sets spread the costs, so Sinkhorn may stop at max_iter here (not on
@@ -21,7 +22,11 @@ def _sets(shift, n=120, d=8, seed=0):
 
 
 def test_registry_lists_every_method():
-    assert available_distances() == METHODS
+    assert available_distances() == METHODS == list_distances()
+    assert list_distances("s*") == ["sinkhorn", "sliced_wasserstein"]
+    assert is_distance("mmd") and not is_distance("kl")
+    with pytest.raises(InvalidInputError, match="unknown distance 'mdm'; did you mean 'mmd'"):
+        get_distance("mdm")
 
 
 @pytest.mark.parametrize("method", METHODS)

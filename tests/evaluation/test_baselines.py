@@ -10,6 +10,8 @@ from fmood.evaluation.baselines import (
     BASELINES,
     PROBE_BASED,
     MahalanobisBaseline,
+    is_baseline,
+    list_baselines,
     make_baseline,
     vim_dim,
 )
@@ -210,13 +212,17 @@ def test_any_label_values_work(train, in_dist):
 def test_registry_and_errors(train, in_dist):
     X, _ = train
     assert set(PROBE_BASED) <= set(BASELINES)
-    with pytest.raises(InvalidInputError, match="known baselines: energy, gmm, knn, mahal"):
+    with pytest.raises(InvalidInputError, match="unknown baseline 'odin'; available: energy, gmm"):
         make_baseline("odin")
+    with pytest.raises(InvalidInputError, match="did you mean 'msp'"):
+        make_baseline("mps")
     with pytest.raises(InvalidInputError, match="no parameter 'q'; its parameters are: k, norm"):
         make_baseline("knn", q=3)
     with pytest.raises(InvalidInputError, match="its parameters are: \\(none\\)"):
         make_baseline("mahalanobis", shrinkage=0.1)
-    assert repr(make_baseline("vim", dim=4)).startswith("ViMBaseline(dim=4, C=1.0")
+    assert repr(make_baseline("vim", dim=4)) == "ViMBaseline(dim=4)"  # scikit-learn's repr
+    assert list_baselines("m*") == ["mahalanobis", "maxlogit", "msp"]
+    assert is_baseline("vim") and not is_baseline("odin")
     for name in BASELINES:
         with pytest.raises(NotFittedError, match="is not fitted yet"):
             make_baseline(name).score(in_dist)
@@ -252,3 +258,14 @@ def test_gmm_without_ridge_refuses_a_degenerate_class():
     X = np.repeat(np.eye(2, D, dtype=np.float32), 3, axis=0)  # each class: one point, 3 times
     with pytest.raises(InvalidInputError, match="GMM could not be fitted.*increase reg"):
         make_baseline("gmm", reg=0.0).fit(X, np.repeat([0, 1], 3))
+
+
+def test_a_detector_of_baselines_fits_but_is_not_saved(train, in_dist, tmp_path):
+    from fmood.calibration.detector import OODDetector
+
+    X, _ = train
+    detector = OODDetector(scorers=[make_baseline("knn", k=5)]).fit(X)
+    assert detector.assess(in_dist).shape[0] == len(in_dist)
+    with pytest.raises(InvalidInputError, match="pytorch-ood detector, which fmood does not save"):
+        detector.save(tmp_path / "d")
+    assert not (tmp_path / "d").exists()

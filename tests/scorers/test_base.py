@@ -36,8 +36,9 @@ def test_unknown_scorer_names_the_available_ones():
 def test_contract_shift_scores_higher(name, reference, in_dist, shifted):
     scorer = small(name)
     assert scorer.fit(reference) is scorer
-    s_in, s_out = scorer.score(in_dist), scorer.score(shifted)
+    s_in, s_out = scorer.score_samples(in_dist), scorer.score_samples(shifted)
     assert s_in.shape == (200,) and s_in.dtype == np.float64
+    np.testing.assert_array_equal(scorer.score(in_dist), s_in)  # score is the same method
     auroc = roc_auc_score(np.r_[np.zeros(200), np.ones(200)], np.r_[s_in, s_out])
     # relative_mahalanobis subtracts the background Gaussian, which also grows with a global
     # shift; its label-free variant is not a far-OOD detector, so only its contract is checked.
@@ -140,5 +141,19 @@ def test_single_sample_is_refused_or_scored():
 
 
 def test_repr_shows_params():
-    assert repr(get_scorer("knn", k=3)).startswith("KNNScorer(k=3")
+    assert repr(get_scorer("knn", k=3)) == "KNNScorer(k=3)"  # scikit-learn's: changed ones only
     assert isinstance(get_scorer("knn"), BaseScorer)
+
+
+def test_base_scorer_is_abstract_over_fit_and_score_samples():
+    class OnlyFit(BaseScorer):
+        def fit(self, X, y=None):
+            return self
+
+    with pytest.raises(TypeError, match="score_samples"):
+        OnlyFit()
+
+
+def test_unknown_parameter_is_named_with_the_valid_ones():
+    with pytest.raises(InvalidInputError, match="scorer 'knn' has no parameter 'kk'; its param"):
+        get_scorer("knn", kk=3)

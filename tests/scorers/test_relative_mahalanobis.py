@@ -53,3 +53,24 @@ def test_fewer_samples_than_features_warns_and_would_invert():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RelativeMahalanobisScorer(n_clusters=4).fit(np.vstack([X] * 6)[:, :100])
+
+
+def test_fitted_gaussians_are_public_and_saved_under_the_old_keys(reference, shifted):
+    labels = np.arange(len(reference)) % 3
+    scorer = RelativeMahalanobisScorer().fit(reference, labels)
+    assert scorer.class_gaussian_.means_.shape == (3, reference.shape[1])
+    assert scorer.background_gaussian_.means_.shape == (1, reference.shape[1])
+    state = scorer.get_state()
+    # Saved detectors (format versions 1 to 3) hold these keys: they must keep loading.
+    assert sorted(state) == [
+        "background.means_",
+        "background.n_features_in_",
+        "background.whitener_",
+        "classes.means_",
+        "classes.n_features_in_",
+        "classes.whitener_",
+        "n_features_in_",
+    ]
+    restored = RelativeMahalanobisScorer().set_state({k: np.asarray(v) for k, v in state.items()})
+    np.testing.assert_array_equal(restored.score_samples(shifted), scorer.score_samples(shifted))
+    assert restored.class_gaussian_.means_.shape == (3, reference.shape[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -89,6 +91,12 @@ def drop_nonfinite(X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(arr[keep]), bad
 
 
+@overload
+def check_per_sample(values: None, n_samples: int, name: str) -> None: ...
+@overload
+def check_per_sample(values: ArrayLike, n_samples: int, name: str) -> np.ndarray: ...
+@overload
+def check_per_sample(values: ArrayLike | None, n_samples: int, name: str) -> np.ndarray | None: ...
 def check_per_sample(values: ArrayLike | None, n_samples: int, name: str) -> np.ndarray | None:
     """``values`` as an array of shape (n_samples,) (labels, groups, domains), None passed on."""
     if values is None:

@@ -114,8 +114,8 @@ class Backbone:
             )
         batch = batch.to(self.device, non_blocking=True)
         with torch.inference_mode(), self._autocast():
-            out = self._features(batch)
-        out = out.float().cpu().numpy()
+            features = self._features(batch)
+        out = features.float().cpu().numpy()
         if out.shape != (len(batch), self.dim):
             raise RuntimeError(
                 f"{self.name}: produced {out.shape}, expected {(len(batch), self.dim)}"

@@ -157,7 +157,8 @@ class BiomedCLIPBackbone(Backbone):
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         if not self.layers:
             return F.normalize(self.module(batch).float(), dim=-1)
-        out = self.module.forward_intermediates(
+        tower: Any = self.module  # open_clip's image tower is untyped
+        out = tower.forward_intermediates(
             batch, indices=[i - 1 for i in self.layers], output_fmt="NCHW"
         )
         taken = [pool(x) for x in out["image_intermediates"]]
@@ -243,9 +244,10 @@ def load_biomedclip(
         raise BackboneError(
             f"{name}: cannot build the image tower from its config ({exc})"
         ) from exc
-    if state is not None:
+    if state is not None and source.checkpoint is not None:  # both or neither
         load_strict(visual, state, source.checkpoint)
-    depth = len(visual.trunk.blocks) if hasattr(visual, "trunk") else 0
+    tower: Any = visual  # open_clip's image tower is untyped
+    depth = len(tower.trunk.blocks) if hasattr(tower, "trunk") else 0
     return BiomedCLIPBackbone(visual, source, parse_layers(layers, depth, name), device, name)
 
 
@@ -376,7 +378,7 @@ def _text_tower(source: BiomedCLIPSource, name: str) -> torch.nn.Module:
         tower = open_clip.model._build_text_tower(
             int(cfg["embed_dim"]), text_cfg, bool(cfg.get("quick_gelu", False))
         )
-    if state is not None:
+    if state is not None and source.checkpoint is not None:  # both or neither
         own = tower.state_dict()
         # Older transformers saved BERT's position_ids buffer; newer ones do not keep it.
         state = {k: v for k, v in state.items() if k in own or not k.endswith("position_ids")}

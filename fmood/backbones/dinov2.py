@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -13,6 +13,9 @@ from fmood.backbones.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preproces
 from fmood.backbones.registry import require
 from fmood.backbones.weights import hub_unavailable, local_weights
 from fmood.errors import BackboneError, InvalidInputError
+
+if TYPE_CHECKING:
+    from transformers import Dinov2Model
 
 #: DINOv2 evaluation transform: shorter side to 256 (bicubic), centre 224 crop, ImageNet
 #: statistics.
@@ -80,10 +83,12 @@ class Dinov2Backbone(Backbone):
     given, then ``("final", width)``.
     """
 
+    module: Dinov2Model
+
     def __init__(
         self,
         name: str,
-        model: torch.nn.Module,
+        model: Dinov2Model,
         pooling: str,
         layers: tuple[int, ...],
         device: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -29,7 +30,8 @@ class EfficientNetLiteBackbone(Backbone):
     def __init__(self, module: torch.nn.Module, layers: tuple[int, ...], device: str) -> None:
         self.layers = layers
         taken = sorted(layers)  # _features takes blocks in network order
-        dims = [module._blocks[i - 1]._bn2.num_features for i in taken]
+        net: Any = module  # efficientnet_lite_pytorch is untyped: parts reached by name
+        dims = [net._blocks[i - 1]._bn2.num_features for i in taken]
         options = f"layers={','.join(map(str, layers))}" if layers else ""
         super().__init__(
             "efficientnet-lite0",
@@ -42,7 +44,7 @@ class EfficientNetLiteBackbone(Backbone):
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
-        net = self.module
+        net: Any = self.module
         x = net._swish(net._bn0(net._conv_stem(batch)))
         taken = []
         n_blocks = len(net._blocks)

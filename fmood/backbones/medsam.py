@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -15,6 +15,9 @@ from fmood.backbones.preprocessing import Preprocessing
 from fmood.backbones.registry import require
 from fmood.backbones.weights import load_state_dict, load_strict, local_weights
 from fmood.errors import BackboneError, InvalidInputError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    from transformers import SamVisionModel
 
 #: MedSAM inference: grey to 3 channels, each image min-max scaled to [0, 1], resized to
 #: 1024 x 1024 ignoring the aspect ratio, no mean/std (the encoder was fine-tuned so).
@@ -64,8 +67,10 @@ class MedSAMBackbone(Backbone):
     (256, 64, 64) embedding, averaged here over space.
     """
 
-    def __init__(self, name: str, model: torch.nn.Module, device: str) -> None:
+    def __init__(self, name: str, model: SamVisionModel, device: str) -> None:
         config = model.config
+        if not isinstance(config.image_size, int):
+            raise BackboneError(f"{name}: needs a square image_size, got {config.image_size!r}")
         preprocessing = dataclasses.replace(PREPROCESSING, size=config.image_size)
         super().__init__(name, model, preprocessing, config.output_channels, device=device)
 
@@ -124,7 +129,7 @@ def load_medsam(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         model = transformers.SamVisionModel(config)
-    if state is not None:
+    if state is not None and path is not None:  # both or neither
         _load_fitting(model, state, path)
     return MedSAMBackbone(name, model.float(), device)
 

@@ -45,8 +45,9 @@ class Preprocessing:
     size: int
     resize: str = "squash"
     crop_fraction: float = 1.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Read from model configs of any length: __post_init__ checks there are 3.
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
     minmax: bool = False
     interpolation: str = "bilinear"
 

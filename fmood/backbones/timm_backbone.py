@@ -72,8 +72,9 @@ class TimmBackbone(Backbone):
                 f"{name}: this timm model has no forward_intermediates; drop layers"
             )
         dims = [int(info[i - 1]["num_chs"]) for i in self.layers]
-        head = int(getattr(net, "head_hidden_size", None) or net.num_features)
-        cfg = pretrained_cfg if pretrained_cfg is not None else net.pretrained_cfg
+        timm_net: Any = net  # timm's own attributes are untyped on nn.Module
+        head = int(getattr(net, "head_hidden_size", None) or timm_net.num_features)
+        cfg = pretrained_cfg if pretrained_cfg is not None else timm_net.pretrained_cfg
         options = f"layers={','.join(map(str, self.layers))}" if self.layers else ""
         super().__init__(
             name,
@@ -86,7 +87,7 @@ class TimmBackbone(Backbone):
         )
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
-        net = self.module
+        net: Any = self.module  # timm's forward_* methods are untyped on nn.Module
         if not self.layers:
             return net.forward_head(net.forward_features(batch), pre_logits=True)
         final, intermediates = net.forward_intermediates(
@@ -165,7 +166,7 @@ def timm_preprocessing(pretrained_cfg: dict[str, Any], name: str) -> Preprocessi
     crop = min(float(data.get("crop_pct") or 1.0), 1.0)
     squash = data.get("crop_mode") == "squash" and crop == 1.0
 
-    def three(values: Sequence[float]) -> tuple[float, float, float]:
+    def three(values: Sequence[float]) -> tuple[float, ...]:
         values = [float(v) for v in values]
         return tuple(values * 3 if len(values) == 1 else values)
 

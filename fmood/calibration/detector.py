@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -398,10 +399,13 @@ class OODDetector(BaseEstimator):
         return check_embeddings(X, "X", dim=self.n_features_in_)
 
     def _assign_domains(self, X: np.ndarray) -> np.ndarray:
+        # Called only with domains, for which _calibrate built the index.
+        assert self._domain_index is not None and self.domains_ is not None
+        n_domains = len(self.domains_)
         k = min(int(self.domain_neighbors), self.domain_reference_.shape[0])
         ids = search(self._domain_index, l2_normalize(X), k)[1]
         votes = self.domain_reference_codes_[ids]
-        counts = np.apply_along_axis(np.bincount, 1, votes, minlength=len(self.domains_))
+        counts = np.apply_along_axis(lambda row: np.bincount(row, minlength=n_domains), 1, votes)
         return self.domains_[counts.argmax(axis=1)]
 
     def assess(self, X: ArrayLike, alpha: float | None = 0.05) -> pd.DataFrame:
@@ -473,7 +477,7 @@ class OODDetector(BaseEstimator):
         return self.assess(X, alpha)["flagged"].to_numpy()
 
     # -- persistence -----------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted detector to directory ``path`` (JSON + ``.npz``, no pickle).
 
         The files are written into a temporary sibling directory that then replaces ``path``,
@@ -516,7 +520,7 @@ class OODDetector(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> OODDetector:
+    def load(cls, path: str | os.PathLike[str]) -> OODDetector:
         """Read a detector written by :meth:`save`.
 
         Every field of ``detector.json`` and every array of ``arrays.npz`` (read without
@@ -653,15 +657,19 @@ def _read_config(config_file: Path) -> dict[str, Any]:
             f"if it was one, {_FIX}"
         )
 
+    def bad(field: str, expected: str) -> StoreCorruptError:
+        found = repr(config.get(field, "(missing)"))[:80]
+        return StoreCorruptError(
+            f"{config_file}: field {field!r} must be {expected}, got {found}; {_FIX}"
+        )
+
     def require(ok: bool, field: str, expected: str) -> None:
         if not ok:
-            found = repr(config.get(field, "(missing)"))[:80]
-            raise StoreCorruptError(
-                f"{config_file}: field {field!r} must be {expected}, got {found}; {_FIX}"
-            )
+            raise bad(field, expected)
 
     version = config.get("format_version")
-    require(_is_int(version) and version >= 1, "format_version", "an integer >= 1")
+    if not (_is_int(version) and version >= 1):
+        raise bad("format_version", "an integer >= 1")
     if version > FORMAT_VERSION:
         raise StoreVersionError(
             f"{config_file}: format version {version} is newer than this fmood reads "
@@ -712,7 +720,7 @@ def _read_config(config_file: Path) -> dict[str, Any]:
     return config
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -843,4 +851,5 @@ def _restored_scorer(
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     # A file object, not a name: np.savez would append ".npz" to the temporary name.
     with open(path, "wb") as f:
-        np.savez(f, **arrays)
+        # numpy's stubs match **arrays against savez's allow_pickle; no key is named so.
+        np.savez(f, **arrays)  # type: ignore[arg-type]

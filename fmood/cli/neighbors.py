@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fmood.cli.outputs import check_writable, write_text_atomic
 from fmood.errors import InvalidInputError
@@ -116,7 +116,8 @@ def render(table: pd.DataFrame, query_metadata: pd.DataFrame | None = None) -> s
     for row, group in table.groupby("query", sort=False):
         title = f"query row {row}:"
         if query_metadata is not None:
-            title += "\n  " + query_line(query_metadata.iloc[row], WIDTH - 2)
+            # "query" holds row numbers; pandas types a group key as any scalar.
+            title += "\n  " + query_line(query_metadata.iloc[cast(int, row)], WIDTH - 2)
         blocks.append(f"{title}\n{compact_table(group.drop(columns='query'))}")
     return "\n\n".join(blocks)
 

@@ -217,17 +217,15 @@ def write_table(
 
     from fmood.sanitize import csv_safe
 
-    top = None
+    bests: list[pd.DataFrame] = []  # each chunk's top rows, in row order
 
     def write(f: TextIO) -> None:
-        nonlocal top
         for i, table in enumerate(tables_from_spool(spool, target, flagged)):
             csv_safe(table).to_csv(f, index=False, header=i == 0)
-            best = table.nlargest(TOP, "surprise")
-            top = best if top is None else pd.concat([top, best]).nlargest(TOP, "surprise")
+            bests.append(table.nlargest(TOP, "surprise"))
 
     write_text_atomic(out, write)
-    return top
+    return pd.concat(bests).nlargest(TOP, "surprise")
 
 
 def scores_table(target: EmbeddingSource, assessed: pd.DataFrame, start: int = 0) -> pd.DataFrame:

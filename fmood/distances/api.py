@@ -197,7 +197,8 @@ def dataset_distance(
             groups_b=groups_b,
             progress=progress,
         )
-    level, null_values = None, []
+    level: float | None = None
+    null_values: list[float] = []
     if n_null:
         level, null_values = null_level(
             lambda X, Y, rng: cls(X, Y, rng=rng, **statistic.params).value,

@@ -42,6 +42,12 @@ class PairDistance(ABC):
     extra: dict[str, Any]
 
     @abstractmethod
+    def __init__(
+        self, A: np.ndarray, B: np.ndarray, *, rng: np.random.Generator, **params: Any
+    ) -> None:
+        """Fit to ``A`` (n_a, n_features) and ``B`` (n_b, n_features): set value, params, extra."""
+
+    @abstractmethod
     def resample(self, idx_a: np.ndarray, idx_b: np.ndarray) -> float:
         """The distance between ``A[idx_a]`` and ``B[idx_b]`` (indices may repeat).
 

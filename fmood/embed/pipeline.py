@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,8 @@ def _records(data: str | os.PathLike[str] | Sequence[Record]) -> list[Record]:
     if isinstance(data, (str, os.PathLike)):
         records = list_dataset(data)
     elif isinstance(data, Sequence) and all(isinstance(r, Record) for r in data):
-        records = list(data)
+        # Checked just above; mypy's isinstance(Sequence) narrowing brings str back.
+        records = list(cast(Sequence[Record], data))
     else:
         raise InvalidInputError(
             f"data must be a folder, a CSV manifest or a list of Record, got {type(data).__name__}"
@@ -69,7 +70,11 @@ def _records(data: str | os.PathLike[str] | Sequence[Record]) -> list[Record]:
         raise InvalidInputError("data lists no file to embed")
     records = [Record(os.path.abspath(r.path), dict(r.metadata)) for r in records]
     seen: set[str] = set()
-    repeated = [r.path for r in records if r.path in seen or seen.add(r.path)]
+    repeated = []
+    for r in records:
+        if r.path in seen:
+            repeated.append(r.path)
+        seen.add(r.path)
     if repeated:
         raise InvalidInputError(
             f"{len(repeated)} file(s) listed more than once: "

@@ -210,7 +210,7 @@ class ChunkWriter:
         self.flush_every = check_positive_int(flush_every, "flush_every")
         self.skip_stored = tuple(skip_stored)
         self._vectors: list[np.ndarray] = []
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Mapping[str, Any]] = []
         self._starts: list[int] = []  # first row of each waiting file
         self.n_added = 0
         self.n_files_added = 0

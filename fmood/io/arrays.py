@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -176,7 +176,7 @@ def read_npy(
                 + (" (n, dim)" if ndim == 2 else "")
                 + f", got shape {header.shape}"
             )
-        order = "F" if header.fortran_order else "C"
+        order: Literal["C", "F"] = "F" if header.fortran_order else "C"
         if header.nbytes == 0:
             return np.empty(header.shape, dtype=header.dtype, order=order)
         if mmap:
@@ -189,7 +189,7 @@ def read_npy(
                 offset=header.offset,
             )
         flat = np.empty(math.prod(header.shape), dtype=header.dtype)
-        if handle.readinto(flat.view(np.uint8)) != header.nbytes:
+        if handle.readinto(flat.view(np.uint8).data) != header.nbytes:
             raise InvalidInputError(f"cannot read {path}: the file shrank while it was read")
     return flat.reshape(header.shape, order=order)
 

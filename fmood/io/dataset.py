@@ -181,7 +181,7 @@ def list_manifest(csv: str | Path, *, unique: tuple[str, ...] = ("path",)) -> li
     return [Record(path, row) for path, row in zip(paths, extra.to_dict("records"), strict=True)]
 
 
-def list_dataset(source: str | Path) -> list[Record]:
+def list_dataset(source: str | os.PathLike[str]) -> list[Record]:
     """List the image files of a folder or a CSV manifest.
 
     Parameters

@@ -3,12 +3,13 @@ readers share: a regular file, and a cap on decoded pixels checked against the h
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
 
 
-def check_file(path: str | Path) -> Path:
+def check_file(path: str | os.PathLike[str]) -> Path:
     """Return ``path`` as a Path after checking it is an existing regular file.
 
     Devices (``/dev/zero``), FIFOs, sockets and directories are refused: reading them
@@ -92,7 +93,7 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Open ``path`` for binary reading, refusing anything but a regular file.
 
     The check is made on the opened descriptor (``fstat``), and the open itself does not

@@ -43,6 +43,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.fileholders import FileHolder
 from nibabel.openers import ImageOpener
+from nibabel.spatialimages import SpatialImage
 
 from fmood.errors import InvalidInputError
 from fmood.io.image import Image, check_file, check_pixels, resolve_max_pixels
@@ -74,10 +75,12 @@ class _Volume:
         ``parts`` has shape (len(positions), rows, width), float64; ``parts[k]`` is
         ``slice(indices[positions[k]])[:, columns]``. One sequential pass over the file.
         """
-        first = (0,) if len(self.shape) == 4 else ()
+        # The index tuple is built apart: mypy takes x[(a, *b)] for 3.11's x[a, *b].
+        first: tuple[int, ...] = (0,) if len(self.shape) == 4 else ()
         if self.axis == 2:
             for position, index in enumerate(indices):
-                plane = self.proxy[(slice(None), slice(None), index, *first)]
+                key = (slice(None), slice(None), index, *first)
+                plane = self.proxy[key]
                 yield [position], slice(None), np.asarray(plane, dtype=np.float64)[None]
             return
         if not indices:
@@ -87,7 +90,8 @@ class _Volume:
         positions = list(range(len(indices)))
         for start in range(0, depth, step):
             columns = slice(start, min(start + step, depth))
-            slab = np.asarray(self.proxy[(slice(None), slice(None), columns, *first)])
+            key = (slice(None), slice(None), columns, *first)
+            slab = np.asarray(self.proxy[key])
             parts = np.moveaxis(np.take(slab, indices, axis=self.axis), self.axis, 0)
             yield positions, columns, parts.astype(np.float64)
 
@@ -101,6 +105,10 @@ def _plane_shape(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
 def _opened(path: Path, axis: int, max_pixels: int) -> Iterator[_Volume]:
     """The file's first volume, read through one file handle closed on exit."""
     header_only = nib.load(path)
+    if not isinstance(header_only, SpatialImage):
+        raise InvalidInputError(
+            f"{path}: nibabel reads it as a {type(header_only).__name__}, not a NIfTI volume"
+        )
     shape = tuple(int(n) for n in header_only.shape)
     if len(shape) not in (3, 4):
         raise InvalidInputError(
@@ -111,7 +119,9 @@ def _opened(path: Path, axis: int, max_pixels: int) -> Iterator[_Volume]:
     if axis != 2:
         check_pixels(path, f"an on-disk slice (read whole for axis {axis})", shape[:2], max_pixels)
     with ImageOpener(str(path)) as handle:
-        image = type(header_only).from_file_map({"image": FileHolder(str(path), handle)})
+        # nibabel annotates fileobj as io.IOBase; it reads any file-like, its own opener too.
+        holder = FileHolder(str(path), handle)  # type: ignore[arg-type]
+        image = type(header_only).from_file_map({"image": holder})
         yield _Volume(image.dataobj, shape, zooms, axis)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ def build_cases(
             fields + _metadata_fields(meta, shown_columns)[:MAX_CAPTION_FIELDS],
         )
         neighbors = []
-        for ref_id, distance in zip(neighbor_ids[row], neighbor_distances[row]):
+        for ref_id, distance in zip(neighbor_ids[row], neighbor_distances[row], strict=False):
             if ref_id < 0:
                 continue
             ref = reference_metadata.iloc[int(ref_id)]
@@ -91,8 +92,10 @@ def build_cases(
                 _tile(
                     ref,
                     _thumbnail_of(thumbnail, ref),
-                    [("distance", f"{float(distance):.3g}")]
-                    + differing_fields(meta, ref, shown_columns),
+                    [
+                        ("distance", f"{float(distance):.3g}"),
+                        *differing_fields(meta, ref, shown_columns),
+                    ],
                     title=f"reference id {int(ref_id)}",
                 )
             )
@@ -118,7 +121,7 @@ def differing_fields(
     return out
 
 
-def _display(value: object) -> str | None:
+def _display(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 

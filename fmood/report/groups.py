@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fmood.distances import dataset_distance
+from fmood.errors import InvalidInputError
 
 #: Columns that identify a file or a row, never a group worth breaking down.
 NOT_GROUPS = ("path", "frame", "file_sha256")
@@ -112,7 +113,11 @@ def _is_numeric(values: pd.Series) -> bool:
 
 def _quantile_edges(values: pd.Series) -> np.ndarray | None:
     finite = values[np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))]
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1))) if len(finite) else []
+    edges = (
+        np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)))
+        if len(finite)
+        else np.empty(0)
+    )
     return np.asarray(edges, dtype=np.float64) if len(edges) >= 3 else None
 
 
@@ -167,7 +172,10 @@ def breakdown(
     ``distance_ratio`` and ``p_value``; None otherwise.
     """
     grouping = column if isinstance(column, Grouping) else Grouping(column)
-    labels = grouping.labels(target_metadata).reset_index(drop=True)
+    target_labels = grouping.labels(target_metadata)
+    if target_labels is None:
+        raise InvalidInputError(f"the target metadata has no column {grouping.column!r}")
+    labels = target_labels.reset_index(drop=True)
     ref_labels = grouping.labels(reference_metadata)
     ref_counts = None if ref_labels is None else ref_labels.value_counts()
     counts = labels.value_counts(sort=False).sort_index()

@@ -163,6 +163,7 @@ def map_figure(mapped: EmbeddingMap, flagged: np.ndarray) -> str:
     ax.set_title(f"{mapped.method} map of reference and target")
     legend = ax.legend(loc="best", fontsize=8, markerscale=2, framealpha=0.9)
     for handle in legend.legend_handles:
-        handle.set_alpha(1.0)
+        if handle is not None:  # None for an artist matplotlib has no legend handle for
+            handle.set_alpha(1.0)
     fig.tight_layout()
     return to_data_uri(fig)

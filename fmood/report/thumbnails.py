@@ -12,6 +12,7 @@ import base64
 import io
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class ThumbnailMaker:
         return images
 
 
-def _pick(images: list[Image], frame: object) -> Image:
+def _pick(images: list[Image], frame: Any) -> Image:
     if frame is None or frame is pd.NA or (isinstance(frame, float) and np.isnan(frame)):
         return images[0]
     wanted = int(frame)

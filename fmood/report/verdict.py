@@ -82,8 +82,8 @@ def distance_level(result: DistanceResult, alpha: float) -> int:
     if result.p_value is not None and result.p_value >= alpha:
         return 0
     if result.method not in RATIO_THRESHOLDS:
-        above = result.ci_low is not None and result.null_level is not None
-        return int(above and result.ci_low > result.null_level)
+        low, null = result.ci_low, result.null_level
+        return int(low is not None and null is not None and low > null)
     shifted, strong = RATIO_THRESHOLDS[result.method]
     return 2 if ratio >= strong else 1 if ratio >= shifted else 0
 

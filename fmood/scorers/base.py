@@ -35,7 +35,7 @@ FEATURES = "n_features_in_"
 _KIND_NAMES = {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool", "U": "string"}
 
 
-def check_params(cls: type, params: dict[str, Any]) -> None:
+def check_params(cls: type[Any], params: dict[str, Any]) -> None:
     """Raise :class:`InvalidInputError` unless each of ``params`` has its annotated type in ``cls``.
 
     For parameters read from a file: an int is accepted for a float, a bool never for an int.
@@ -85,10 +85,8 @@ def check_state(
     for key, (kinds, shape) in spec.items():
         if shape == () and arrays[key].ndim == 0 and kinds == "iu":
             if arrays[key] < 1 or sizes.get(key, arrays[key]) != arrays[key]:
-                expected = sizes.get(key, ">= 1")
-                raise InvalidInputError(
-                    f"{owner} state: {key} is {arrays[key]}, expected {expected}"
-                )
+                want = sizes.get(key, ">= 1")
+                raise InvalidInputError(f"{owner} state: {key} is {arrays[key]}, expected {want}")
             sizes[key] = int(arrays[key])
     for key, (_, shape) in spec.items():
         array = arrays[key]

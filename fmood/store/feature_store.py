@@ -554,7 +554,7 @@ class FeatureStore:
         StoreCorruptError
             One line per problem, each naming the file; restore the store from a backup.
         """
-        lock = contextlib.nullcontext()
+        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if os.access(self._path, os.W_OK):
             lock = exclusive_lock(self._path / LOCK)
         with lock:

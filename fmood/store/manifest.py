@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from fmood._version import __version__
 from fmood.errors import (
@@ -102,6 +103,13 @@ class VectorSpan:
             "sha256": self.sha256,
         }
 
+    @classmethod
+    def from_dict(cls, raw: Any) -> VectorSpan:
+        """Inverse of :meth:`to_dict`; KeyError/TypeError/ValueError on a malformed entry."""
+        start, stop = _ints(raw["rows"], 2)
+        byte_start, byte_stop = _ints(raw["bytes"], 2)
+        return cls(start, stop, byte_start, byte_stop, _hex(raw["sha256"]))
+
 
 @dataclass(frozen=True)
 class Checksums:
@@ -180,7 +188,7 @@ class Manifest:
         return replace(
             self,
             count=count,
-            metadata_parts=self.metadata_parts + (part,),
+            metadata_parts=(*self.metadata_parts, part),
             index_count=index_count,
             fmood_version=__version__,
             checksums=sums,
@@ -314,15 +322,12 @@ def _parse(raw: object, path: Path) -> Manifest:
     )
 
 
-def _parse_checksums(raw: object, corrupt: Any) -> Checksums | None:
+def _parse_checksums(raw: Any, corrupt: Callable[[str], StoreCorruptError]) -> Checksums | None:
     """The ``checksums`` key; None when absent (a store written before it existed)."""
     if raw is None:
         return None
     try:
-        spans = tuple(
-            VectorSpan(*_ints(s["rows"], 2), *_ints(s["bytes"], 2), _hex(s["sha256"]))
-            for s in raw["vectors"]
-        )
+        spans = tuple(VectorSpan.from_dict(s) for s in raw["vectors"])
         parts = tuple(
             (name, FileSum(_ints([p["size"]], 1)[0], _hex(p["sha256"])), _ints([p["rows"]], 1)[0])
             for name, p in raw["metadata_parts"].items()
@@ -354,7 +359,7 @@ def _hex(value: object) -> str:
     return value
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

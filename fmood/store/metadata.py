@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -17,7 +18,9 @@ from fmood.utils.atomic import write_atomic
 
 PATH_COLUMN = "path"
 
-MetadataLike = pd.DataFrame | Sequence[Mapping[str, object]] | Mapping[str, Sequence[object]] | None
+MetadataLike: TypeAlias = (
+    pd.DataFrame | Sequence[Mapping[str, object]] | Mapping[str, Sequence[object]] | None
+)
 
 
 def to_table(metadata: MetadataLike, n: int) -> pa.Table:
@@ -103,12 +106,12 @@ def part_keys(path: Path, columns: Sequence[str]) -> list[tuple[object, ...]]:
         table = pq.read_table(path, columns=present)
     n = table.num_rows
     values = [table.column(c).to_pylist() if c in present else [None] * n for c in columns]
-    return list(zip(*values)) if values else [()] * n
+    return list(zip(*values, strict=False)) if values else [()] * n
 
 
 def table_keys(table: pa.Table, columns: Sequence[str]) -> list[tuple[object, ...]]:
     """Like :func:`part_keys`, for a table about to be added (which has every column)."""
-    return list(zip(*(table.column(c).to_pylist() for c in columns)))
+    return list(zip(*(table.column(c).to_pylist() for c in columns), strict=False))
 
 
 @contextmanager

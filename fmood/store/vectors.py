@@ -59,4 +59,4 @@ def append_vectors(path: Path, count: int, X: np.ndarray) -> str:
         rows.tofile(f)
         f.flush()
         os.fsync(f.fileno())
-    return hashlib.sha256(memoryview(rows).cast("B")).hexdigest()
+    return hashlib.sha256(rows.data.cast("B")).hexdigest()

@@ -18,7 +18,8 @@ def check_blocks(blocks: object, dim: int | None = None) -> Blocks:
     """``blocks`` as a tuple of (name, width): distinct non-empty names, positive widths
     adding up to ``dim`` (when given); else :class:`InvalidInputError` saying which rule failed."""
     try:
-        pairs = tuple((name, width) for name, width in blocks)  # type: ignore[attr-defined,union-attr]
+        # Any object is accepted: one that is not pairs raises the errors caught here.
+        pairs = tuple((name, width) for name, width in blocks)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise InvalidInputError(
             f"blocks must be a sequence of (name, width) pairs, got {blocks!r}"

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from synthetic import clustered
 
+from fmood.errors import InvalidInputError
 from fmood.report.groups import (
     MISSING,
     N_BINS,
@@ -114,3 +115,21 @@ def test_a_column_the_reference_lacks_has_no_reference_count():
         seed=0,
     )
     assert {r["n_reference"] for r in records} == {None}
+
+
+def test_a_column_the_target_lacks_is_a_clear_error_not_an_attribute_error():
+    X = clustered(60, seed=0)
+    table = pd.DataFrame({"flagged": [False] * 30, "degree": [0.1] * 30})
+    with pytest.raises(InvalidInputError, match="target metadata has no column 'scanner'"):
+        breakdown(
+            "scanner",
+            pd.DataFrame({"site": ["a"] * 30}),
+            pd.DataFrame({"scanner": ["x"] * 60}),
+            table,
+            X,
+            X[:30],
+            method="frechet",
+            groups_reference=None,
+            groups_target=None,
+            seed=0,
+        )

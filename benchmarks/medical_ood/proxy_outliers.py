@@ -40,10 +40,10 @@ from run import BACKBONES, SEED  # noqa: E402
 
 from fmood import OODDetector  # noqa: E402
 from fmood.calibration.combine import cauchy_pvalue, cauchy_statistic  # noqa: E402
-from fmood.datasets.medical import ARTIFACT_TYPES, SHIFTS, apply_artifact  # noqa: E402
-from fmood.evaluation.tables import severity_table  # noqa: E402
 from fmood.metrics import auroc  # noqa: E402
 from fmood.workflows import store_for  # noqa: E402
+from fmood_bench.datasets.medical import ARTIFACT_TYPES, SHIFTS, apply_artifact  # noqa: E402
+from fmood_bench.evaluation.tables import severity_table  # noqa: E402
 
 PER_IMAGE = 2
 LEVELS = 10

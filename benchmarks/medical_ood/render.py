@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmood.evaluation.methods import DETECTOR
 from fmood.utils.atomic import write_atomic, write_bytes_atomic
+from fmood_bench.evaluation.methods import DETECTOR
 
 #: Methods drawn in the severity plots (all are in the tables).
 PLOTTED = (

@@ -4,18 +4,19 @@
                                                     # most of it LiteMedSAM embedding 840 images)
     python benchmarks/medical_ood/run.py --quick    # a small dataset, EfficientNet-Lite0 only
 
-Data (:func:`fmood.datasets.make_medical_ood_dataset`, images that ship inside pip packages):
-a reference of 12 synthetic T1 subjects x 24 axial slices; an in-distribution test set of 8
-other subjects; near-OOD sets (six MR artifacts at five fixed severities on those subjects'
-slices, EPI, small field-of-view brain MR, tissue maps) and far-OOD sets (other anatomy, CT,
-X-ray, ultrasound, nuclear medicine, fundus, histology, microscopy, photographs). Subjects are
-split whole, so near-duplicate slices never sit on both sides.
+Data (:func:`fmood_bench.datasets.medical.make_medical_ood_dataset`, images that ship inside pip
+packages): a reference of 12 synthetic T1 subjects x 24 axial slices; an in-distribution test
+set of 8 other subjects; near-OOD sets (six MR artifacts at five fixed severities on those
+subjects' slices, EPI, small field-of-view brain MR, tissue maps) and far-OOD sets (other
+anatomy, CT, X-ray, ultrasound, nuclear medicine, fundus, histology, microscopy, photographs).
+Subjects are split whole, so near-duplicate slices never sit on both sides.
 
 Per backbone (real weights, plus a random-weight control), every method is fitted on the
 reference and scored on the target (the default detector, its variants: split / cv+ / refit /
-Mahalanobis++ / per-layer blocks, fmood's scorers, pytorch-ood's detectors) (:func:`fmood.evaluation.methods.score_methods`); the tables
-(:mod:`fmood.evaluation.tables`) give detection metrics per OOD set with near/far averages,
-Spearman with artifact severity, the in-distribution flag rate against alpha (held-out
+Mahalanobis++ / per-layer blocks, fmood's scorers, pytorch-ood's detectors)
+(:func:`fmood_bench.evaluation.methods.score_methods`); the tables
+(:mod:`fmood_bench.evaluation.tables`) give detection metrics per OOD set with near/far
+averages, Spearman with artifact severity, the in-distribution flag rate against alpha (held-out
 subjects, repeated splits) and failure prediction for a linear probe of the slice level.
 Writes ``results/results.json``, ``results/results.md`` and ``results/severity-*.png``.
 Embeddings are cached under ``--cache``: a rerun only scores.
@@ -41,16 +42,19 @@ sys.path.insert(0, str(HERE))
 from render import plot_severity, write_markdown
 
 from fmood.backbones import load
-from fmood.datasets import make_medical_ood_dataset
-from fmood.datasets.medical import SHIFTS, axial_level
-from fmood.evaluation.methods import (
+from fmood.metrics import auroc
+from fmood.store import FeatureStore
+from fmood.utils.atomic import write_bytes_atomic
+from fmood.workflows import store_for
+from fmood_bench.datasets.medical import SHIFTS, axial_level, make_medical_ood_dataset
+from fmood_bench.evaluation.methods import (
     DETECTOR,
     DETECTOR_BLOCKS,
     detector_params,
     held_out_pvalues,
     score_methods,
 )
-from fmood.evaluation.tables import (
+from fmood_bench.evaluation.tables import (
     calibration_table,
     detection_table,
     failure_table,
@@ -58,10 +62,6 @@ from fmood.evaluation.tables import (
     severity_curves,
     severity_table,
 )
-from fmood.metrics import auroc
-from fmood.store import FeatureStore
-from fmood.utils.atomic import write_bytes_atomic
-from fmood.workflows import store_for
 
 ALPHA = 0.05
 ALPHAS = (0.01, 0.05, 0.1)

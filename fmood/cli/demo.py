@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fmood._extras import missing_extra
 from fmood.cli.embed import add_quiet
 from fmood.cli.outputs import check_writable
 
 HELP = "run the end-to-end demo on real medical images shipped with packages"
 DESCRIPTION = """\
-Run fmood's end-to-end demonstration (fmood.demo.run_demo) on real images that
-ship inside pip packages: a reference of brain MRI T1 slices (12 subjects) and
-a target mixing 4 other subjects, six acquisition artifacts at five severities,
-other MR contrasts, other anatomy and other modalities (CT, X-ray, ultrasound,
-fundus, histology, photographs). Both are embedded with a real-weight backbone,
-the OOD report is written, and the evaluation checks it against what is known
-of each image. About 2-3 minutes on 2 CPU cores; a rerun reuses the images and
-embeddings.
+Run fmood's end-to-end demonstration (fmood_bench.demo.run_demo) on real images
+that ship inside pip packages: a reference of brain MRI T1 slices (12 subjects)
+and a target mixing 4 other subjects, six acquisition artifacts at five
+severities, other MR contrasts, other anatomy and other modalities (CT, X-ray,
+ultrasound, fundus, histology, photographs). Both are embedded with a
+real-weight backbone, the OOD report is written, and the evaluation checks it
+against what is known of each image. About 2-3 minutes on 2 CPU cores; a rerun
+reuses the images and embeddings. Needs the demo extra: pip install 'fmood[demo]'.
 
 reads:  nothing
 writes: --out, a directory: data/ (images + manifests), embeddings/ (feature
@@ -58,10 +59,15 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> None:
     """Run the demo and print its outputs and headline lines."""
-    from fmood.demo import run_demo
-
     out = check_writable(args.out, "--out", directory=True)
-    summary = run_demo(out, backbone=args.backbone, device=args.device, progress=not args.quiet)
+    # The demo lives outside the library (fmood_bench, shipped beside it); its packages come
+    # with the demo extra, and the first one missing is imported somewhere inside the run.
+    try:
+        from fmood_bench.demo import run_demo
+
+        summary = run_demo(out, backbone=args.backbone, device=args.device, progress=not args.quiet)
+    except ModuleNotFoundError as exc:
+        raise missing_extra(exc, "fmood demo", "demo") from exc
     listed = ", ".join(p.name + ("/" if p.is_dir() else "") for p in sorted(out.iterdir()))
     print(f"demo outputs in {out}: {listed}")
     print(headline(summary))

@@ -1,1 +1,2 @@
-"""Evaluation against the state of the art: baselines on the same features, benchmark tables."""
+"""Deprecated: the benchmark's evaluation moved to :mod:`fmood_bench.evaluation`, the probe to
+:mod:`fmood.metrics.probe`; the modules here forward their names with a DeprecationWarning."""

@@ -1,6 +1,9 @@
 """Evaluation metrics: OOD detection, failure prediction, agreement with shift severity.
 
 Scores follow the fmood convention everywhere: higher = more OOD (or more likely to fail).
+
+:class:`fmood.metrics.probe.LinearProbe`, the classifier whose failures the failure-prediction
+metrics rank, is imported from its module, so that the metrics alone load no regression code.
 """
 
 from fmood.metrics.detection import (

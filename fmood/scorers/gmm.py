@@ -71,7 +71,7 @@ class GMMScorer(BaseScorer):
     See Also
     --------
     sklearn.mixture.GaussianMixture : the mixture fitted here.
-    fmood.evaluation.baselines.GMMBaseline : pytorch-ood's class-conditional Gaussians.
+    fmood_bench.evaluation.baselines.GMMBaseline : pytorch-ood's class-conditional Gaussians.
 
     References
     ----------

@@ -54,7 +54,7 @@ class KNNScorer(BaseScorer):
 
     See Also
     --------
-    fmood.evaluation.baselines.KNNBaseline : pytorch-ood's implementation, same scores.
+    fmood_bench.evaluation.baselines.KNNBaseline : pytorch-ood's implementation, same scores.
     MahalanobisScorer : distance to class means under a shared covariance.
 
     Notes

@@ -76,7 +76,7 @@ class MahalanobisScorer(BaseScorer):
     --------
     RelativeMahalanobisScorer : minus the distance under one background Gaussian.
     ResidualMahalanobisScorer : the same distance outside the principal subspace.
-    fmood.evaluation.baselines.MahalanobisBaseline : pytorch-ood's implementation.
+    fmood_bench.evaluation.baselines.MahalanobisBaseline : pytorch-ood's implementation.
 
     Notes
     -----

@@ -70,7 +70,7 @@ class ResidualScorer(BaseScorer):
     See Also
     --------
     ResidualMahalanobisScorer : the residual scored with its own covariance.
-    fmood.evaluation.baselines.ViMBaseline : the full ViM score, on a linear probe's logits.
+    fmood_bench.evaluation.baselines.ViMBaseline : the full ViM score, on a linear probe's logits.
 
     Notes
     -----

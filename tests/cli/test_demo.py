@@ -19,7 +19,7 @@ def test_demo_runs_run_demo_and_prints_its_headline(cli, tmp_path, monkeypatch):
             "by_shift": {"none": {"n": 5, "auroc": None}, "artifact": {"n": 5, "auroc": 0.9}},
         }
 
-    monkeypatch.setattr("fmood.demo.run_demo", fake_run_demo)
+    monkeypatch.setattr("fmood_bench.demo.run_demo", fake_run_demo)
     out = tmp_path / "demo-out"
     result = cli("demo", "--out", out)
     assert result.code == 0, result.err
@@ -50,6 +50,19 @@ def test_headline_shapes():
 
 def test_default_out_dir(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("fmood.demo.run_demo", lambda out, **kwargs: out.mkdir() or {})
+    monkeypatch.setattr("fmood_bench.demo.run_demo", lambda out, **kwargs: out.mkdir() or {})
     assert cli("demo").code == 0
     assert (tmp_path / "fmood-demo-out").is_dir()
+
+
+def test_a_missing_demo_package_is_the_one_line_missing_extra_error(cli, tmp_path, monkeypatch):
+    def no_nilearn(out_dir, **kwargs):
+        raise ModuleNotFoundError("No module named 'nilearn'", name="nilearn")
+
+    monkeypatch.setattr("fmood_bench.demo.run_demo", no_nilearn)
+    result = cli("demo", "--out", tmp_path / "demo")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "fmood: error: fmood demo needs the package 'nilearn', which the core install leaves "
+        "out: pip install 'fmood[demo]' (or 'fmood[all]')"
+    ]

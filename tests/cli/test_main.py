@@ -60,7 +60,7 @@ def test_unexpected_exception_is_an_internal_error(cli, tmp_path, monkeypatch):
     def broken(out_dir, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("fmood.demo.run_demo", broken)
+    monkeypatch.setattr("fmood_bench.demo.run_demo", broken)
     result = cli("demo", "--out", tmp_path / "demo")
     assert result.code == 1
     assert "Traceback" not in result.err

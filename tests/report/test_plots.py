@@ -7,8 +7,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fmood.calibration.combine import benjamini_hochberg
-from fmood.demo import flag_threshold_surprise
 from fmood.report.plots import LINEAR_SURPRISE_MAX, surprise_axis
+from fmood_bench.demo import flag_threshold_surprise
 
 
 def _tick_labels(top: float) -> list[str]:

@@ -10,7 +10,7 @@ clearly a backbone sees it.
 
 Each function takes embeddings (and labels or groups) and a seed, so a fixed seed gives the
 same numbers. The models are fmood's own: :class:`fmood.distances.classifier.DomainClassifier`
-and :class:`fmood.evaluation.probe.LinearProbe`; the dataset distance (MMD) and the flagged
+and :class:`fmood.metrics.probe.LinearProbe`; the dataset distance (MMD) and the flagged
 share come straight from :func:`fmood.distances.dataset_distance` and
 :class:`fmood.calibration.detector.OODDetector` (see :mod:`.record`).
 """
@@ -27,8 +27,8 @@ from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedS
 from fmood.calibration.detector import OODDetector
 from fmood.distances.classifier import DomainClassifier
 from fmood.errors import InvalidInputError
-from fmood.evaluation.probe import LinearProbe
 from fmood.metrics import augrc, aurc, auroc
+from fmood.metrics.probe import LinearProbe
 from fmood.report.analysis import calibration_pvalues
 
 #: Folds of the domain classifier (as :class:`fmood.distances.classifier.DomainClassifier`).
@@ -202,7 +202,7 @@ def linear_probe(
     seed: int = 0,
     held_out: float = PROBE_HELD_OUT,
 ) -> ProbeResult:
-    """Train a :class:`~fmood.evaluation.probe.LinearProbe` on part of the reference; test it.
+    """Train a :class:`~fmood.metrics.probe.LinearProbe` on part of the reference; test it.
 
     Parameters
     ----------

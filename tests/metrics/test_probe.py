@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-import torch
 from scipy.special import softmax
 
 from fmood.errors import InvalidInputError, NotFittedError
-from fmood.evaluation.probe import LinearProbe
+from fmood.metrics.probe import LinearProbe
 
 D = 12
 
@@ -80,6 +79,7 @@ def test_accuracy_labels_and_determinism():
 
 
 def test_torch_linear_gives_the_logits():
+    torch = pytest.importorskip("torch")  # the models extra; the rest of the probe needs none
     X, y = labelled(200)
     probe = LinearProbe().fit(X, y)
     head = probe.as_torch_linear()

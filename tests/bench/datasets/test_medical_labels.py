@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from fmood.datasets.medical import LEVELS, axial_level
 from fmood.errors import InvalidInputError
+from fmood_bench.datasets.medical import LEVELS, axial_level
 
 
 def test_levels_follow_the_axial_index_and_only_t1_slices_get_one():

@@ -6,7 +6,8 @@ from scipy.special import logsumexp, softmax
 from scipy.stats import multivariate_normal
 
 from fmood.errors import InvalidInputError, NotFittedError
-from fmood.evaluation.baselines import (
+from fmood.metrics import auroc
+from fmood_bench.evaluation.baselines import (
     BASELINES,
     PROBE_BASED,
     MahalanobisBaseline,
@@ -15,7 +16,6 @@ from fmood.evaluation.baselines import (
     make_baseline,
     vim_dim,
 )
-from fmood.metrics import auroc
 
 D = 16
 CENTERS = np.random.default_rng(1234).standard_normal((3, D)) * 3.0

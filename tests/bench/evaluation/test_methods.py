@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from fmood.errors import InvalidInputError
-from fmood.evaluation.methods import (
+from fmood.metrics import auroc
+from fmood_bench.evaluation.methods import (
     BASELINES,
     DETECTOR,
     DETECTOR_BLOCKS,
@@ -12,7 +13,6 @@ from fmood.evaluation.methods import (
     held_out_pvalues,
     score_methods,
 )
-from fmood.metrics import auroc
 
 
 def _classes(rng, n, d=16, shift=0.0):

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmood.evaluation.tables import (
+from fmood_bench.evaluation.tables import (
     artifact_rows,
     calibration_table,
     detection_table,

@@ -15,18 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmood.datasets import GROUPS, make_medical_ood_dataset
-from fmood.datasets.medical import (
-    ARTIFACT_TYPES,
-    COLUMNS,
-    SHIFTS,
-    apply_artifact,
-    artifact_parameters,
-)
-from fmood.datasets.medical import builder as medical_builder
 from fmood.errors import InvalidInputError
 from fmood.io import read_image
 from fmood.io.dataset import list_dataset
+from fmood_bench.datasets.medical import (
+    ARTIFACT_TYPES,
+    COLUMNS,
+    GROUPS,
+    SHIFTS,
+    apply_artifact,
+    artifact_parameters,
+    make_medical_ood_dataset,
+)
+from fmood_bench.datasets.medical import builder as medical_builder
 
 SMALL = {
     "n_reference_subjects": 3,
@@ -119,7 +120,7 @@ def test_severity_levels_present_and_difference_grows(built):
 
 
 def test_five_graded_levels_are_monotone_on_a_real_slice():
-    from fmood.datasets.medical.sources import display_axial, mni_template
+    from fmood_bench.datasets.medical.sources import display_axial, mni_template
 
     template = mni_template("t1")
     slices = [display_axial(template.data[..., z]) for z in (60, 90)]

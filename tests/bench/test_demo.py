@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from fmood.demo import run_demo
 from fmood.utils.atomic import OUTPUTS_LEDGER
+from fmood_bench.demo import run_demo
 
 pytestmark = pytest.mark.slow  # real models or whole pipelines: make test-fast skips them
 

@@ -1,0 +1,1 @@
+"""Evaluation against the state of the art: baselines on the same features, benchmark tables."""

@@ -13,7 +13,7 @@ CORE_VENV := build/core-venv
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 TORCH_INDEX ?=
 
-.PHONY: demo test test-fast test-core bench
+.PHONY: demo test test-fast test-core lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,12 @@ test-core:
 	@if $(CORE_VENV)/bin/python -c "import torch" 2>/dev/null; then \
 		echo "the core install pulled in torch" >&2; exit 1; fi
 	$(CORE_VENV)/bin/pytest -q -p no:cacheprovider $$(grep -v '^#' tests/core_tests.txt)
+
+# What CI checks besides the tests (pinned in the [lint] extra): formatting, lint, types.
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scorers.py

@@ -156,6 +156,13 @@ def dataset_distance(
         different feature dimensions, NaN or infinite rows, invalid settings.
     """
     cls = get_distance(method)
+    if "groups" in method_params:
+        # DomainClassifier takes groups for direct use; here rows are subsampled, resampled
+        # and split, so the groups must travel with A and B.
+        raise InvalidInputError(
+            "dataset_distance takes groups_a and groups_b (one per row of A and of B), "
+            "not groups"
+        )
     _check_method_params(cls, method_params)
     A, B = check_pair(A, B)
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap")

@@ -196,3 +196,10 @@ def test_groups_must_match_rows():
         dataset_distance(A, A, groups_a=groups[:3])
     with pytest.raises(InvalidInputError, match="single group"):
         dataset_distance(A, A, groups_b=np.zeros(len(A)))
+
+
+def test_groups_as_a_method_parameter_is_refused_in_favour_of_groups_a_and_b():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(40, 4)), rng.normal(size=(30, 4))
+    with pytest.raises(InvalidInputError, match="groups_a and groups_b"):
+        dataset_distance(A, B, "classifier", groups=np.arange(70) % 7, n_bootstrap=0, n_null=0)

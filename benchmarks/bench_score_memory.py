@@ -107,7 +107,7 @@ def main() -> None:
             )
             peaks.append(peak)
             target.unlink()
-    for n, peak in zip(sizes[1:], peaks[1:]):
+    for n, peak in zip(sizes[1:], peaks[1:], strict=True):
         print(f"peak RSS ratio n={n:,} / n={sizes[0]:,}: {peak / peaks[0]:.3f}")
     ratio = max(peaks) / peaks[0]
     verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"

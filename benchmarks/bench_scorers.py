@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -277,7 +278,7 @@ def bench_knn(sizes: dict, repeats: int) -> None:
     spent = 0.0
     for _ in range(repeats):
         fit_s, scorer = timed(lambda: KNNScorer(k=k, index="Flat", device="cpu").fit(reference))
-        score_s, _ = timed(lambda: scorer.score(queries))
+        score_s, _ = timed(partial(scorer.score, queries))
         fmood_fit, fmood_score = min(fmood_fit, fit_s), min(fmood_score, score_s)
         o_fit, o_predict, o_scores, note = pytorch_ood_knn(reference, queries, k)
         if o_fit + o_predict < ood_fit + ood_predict:
@@ -333,11 +334,13 @@ def bench_knn(sizes: dict, repeats: int) -> None:
             for _ in range(repeats - 1):
                 again, scorer = timed(build)
                 fit_s = min(fit_s, again)
-        score_best, outputs = best_of({"score": lambda: scorer.score(queries)}, repeats)
+        score_best, outputs = best_of({"score": partial(scorer.score, queries)}, repeats)
         score_s = score_best["score"]
         auroc = roc_auc_score(is_out, outputs["score"])
         ids = scorer.kneighbors(queries)[1]
-        recall = np.mean([np.intersect1d(a, b).size for a, b in zip(ids, exact_ids)]) / k
+        recall = (
+            np.mean([np.intersect1d(a, b).size for a, b in zip(ids, exact_ids, strict=True)]) / k
+        )
         row = dict(
             setting=f"{spec} {' '.join(f'{p}={v}' for p, v in params.items())}",
             fit=fit_s,

@@ -16,6 +16,7 @@ Everything is cached under ``out_dir``: a second run reuses the images and embed
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,11 @@ def run_demo(
     data = make_medical_ood_dataset(out / "data", progress=progress)
     stage_line("fmood demo: 2/4 embedding", enabled=progress)
     layers = DEMO_LAYERS.get(backbone)
-    model = load(backbone, device=device, **({"layers": layers} if layers else {}))
-    common = {"store_root": out / "embeddings", "progress": progress}
-    reference = store_for(data.reference_csv, model, **common)
-    target = store_for(data.target_csv, model, **common)
+    options: dict[str, Any] = {"layers": layers} if layers else {}
+    model = load(backbone, device=device, **options)
+    store_root = out / "embeddings"
+    reference = store_for(data.reference_csv, model, store_root=store_root, progress=progress)
+    target = store_for(data.target_csv, model, store_root=store_root, progress=progress)
     stage_line("fmood demo: 3/4 report", enabled=progress)
     report = build_report(
         reference, target, out / "report", groups_column="patient", alpha=ALPHA, progress=progress
@@ -109,7 +111,7 @@ def evaluate(scores: pd.DataFrame) -> dict[str, Any]:
     it within each source slice, removing slice-to-slice differences in anatomy.
     """
     clean = scores["shift"] == "id"
-    by_shift = {}
+    by_shift: dict[Hashable, dict[str, Any]] = {}
     for shift, rows in scores.groupby("shift", sort=False):
         by_shift[shift] = {
             "group": str(rows["shift_group"].iloc[0]),

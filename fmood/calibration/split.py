@@ -37,7 +37,7 @@ def calibration_split(
         splitter = ShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
         fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples)))
     else:
-        groups, n_groups = _several_groups(groups, n_samples, "split exists")
+        groups, _ = _several_groups(groups, n_samples, "split exists")
         splitter = GroupShuffleSplit(1, test_size=calibration_fraction, random_state=random_state)
         fit_idx, cal_idx = next(splitter.split(np.zeros(n_samples), groups=groups))
     if cal_idx.size < MIN_CALIBRATION or fit_idx.size < 2:

@@ -160,8 +160,7 @@ def dataset_distance(
         # DomainClassifier takes groups for direct use; here rows are subsampled, resampled
         # and split, so the groups must travel with A and B.
         raise InvalidInputError(
-            "dataset_distance takes groups_a and groups_b (one per row of A and of B), "
-            "not groups"
+            "dataset_distance takes groups_a and groups_b (one per row of A and of B), not groups"
         )
     _check_method_params(cls, method_params)
     A, B = check_pair(A, B)

@@ -61,8 +61,8 @@ def scores_table(
         ";".join(str(int(i)) for i in row if i >= 0) for row in neighbor_ids
     ]
     out["nearest_reference_distances"] = [
-        ";".join(f"{float(d):.6g}" for i, d in zip(ids, row) if i >= 0)
-        for ids, row in zip(neighbor_ids, neighbor_distances)
+        ";".join(f"{float(d):.6g}" for i, d in zip(ids, row, strict=True) if i >= 0)
+        for ids, row in zip(neighbor_ids, neighbor_distances, strict=True)
     ]
     return out
 

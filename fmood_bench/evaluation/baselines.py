@@ -235,6 +235,7 @@ class MahalanobisBaseline(Baseline):
     uses_labels = True
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        assert y is not None  # fit() refuses y=None where uses_labels
         labels = _encode(y)
         n_classes = int(labels.max()) + 1
         if X.shape[0] - n_classes < X.shape[1]:
@@ -306,6 +307,7 @@ class GMMBaseline(Baseline):
         self.reg = reg
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        assert y is not None  # fit() refuses y=None where uses_labels
         try:
             self.detector_ = GMM(None, reg=self.reg).fit_features(_tensor(X), _encode(y))
         except ValueError as exc:  # a class covariance not positive definite
@@ -347,6 +349,7 @@ class ProbeBaseline(Baseline):
         self.random_state = random_state
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        assert y is not None  # fit() refuses y=None where uses_labels
         self.probe_ = LinearProbe(
             C=self.C,
             max_iter=self.max_iter,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,8 @@ from numpy.typing import ArrayLike
 from fmood.calibration.detector import OODDetector
 from fmood.errors import InvalidInputError
 from fmood.scorers import block_scorers, get_scorer
+
+_T = TypeVar("_T")
 
 #: fmood's raw scorers, each with its registry defaults.
 FMOOD_SCORERS = (
@@ -125,7 +127,7 @@ def score_methods(
     seconds: dict[str, float] = {}
     caught: dict[str, list[str]] = {}
 
-    def timed(name: str, run) -> object:
+    def timed(name: str, run: Callable[..., _T]) -> _T:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as found:
             warnings.simplefilter("always")

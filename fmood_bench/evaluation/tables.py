@@ -62,7 +62,8 @@ def detection_table(
 def group_summary(detection: pd.DataFrame) -> pd.DataFrame:
     """Per method: the near and far averages (over sets) of AUROC and FPR95, best near first."""
     means = detection.groupby(["method", "group"])[["auroc", "fpr95"]].mean().unstack("group")
-    means.columns = [f"{group}_{metric}" for metric, group in means.columns]
+    assert isinstance(means, pd.DataFrame)  # unstacking a frame gives a frame
+    means.columns = [f"{group}_{metric}" for metric, group in means.columns.to_flat_index()]
     order = [c for c in ("near_auroc", "far_auroc", "near_fpr95", "far_fpr95") if c in means]
     return means[order].sort_values(order[0], ascending=False).reset_index()
 

@@ -25,10 +25,10 @@ def test_quick_run_prints_every_target():
         "memory_growth_main",
         "memory_growth_worker",
     ):
-        line = next((l for l in lines if l.startswith(f"TARGET {name}: ")), None)
+        line = next((ln for ln in lines if ln.startswith(f"TARGET {name}: ")), None)
         assert line is not None, f"no TARGET {name} line in:\n{done.stdout}"
         assert line.endswith(("-> PASS", "-> MISS")), line
-    rows = [l.split() for l in lines if l.startswith("efficientnet-lite0 ")]
+    rows = [ln.split() for ln in lines if ln.startswith("efficientnet-lite0 ")]
     assert len(rows) == 1
     for row in rows:  # bare and pipeline throughputs are positive numbers
         assert float(row[3]) > 0 and float(row[4]) > 0

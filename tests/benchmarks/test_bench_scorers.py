@@ -27,10 +27,10 @@ def test_quick_run_prints_every_target():
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     for name in TARGETS:
-        line = next((l for l in lines if l.startswith(f"TARGET {name}: ")), None)
+        line = next((ln for ln in lines if ln.startswith(f"TARGET {name}: ")), None)
         assert line is not None, f"no TARGET {name} line in:\n{done.stdout}"
         assert line.endswith(("-> PASS", "-> MISS")), line
-    sanity = next(l for l in lines if l.startswith("SANITY knn_auroc: "))
+    sanity = next(ln for ln in lines if ln.startswith("SANITY knn_auroc: "))
     # fmood and pytorch-ood compute the same score, so the same AUROC.
     fmood_auroc, theirs = float(sanity.split()[3]), float(sanity.split()[5])
     assert abs(fmood_auroc - theirs) < 1e-3, sanity

@@ -37,9 +37,9 @@ def test_quick_run_writes_results_and_prints_every_target(tmp_path):
     for name in ("near_auroc", "far_auroc", "spearman", "id_flag_rate"):
         line = next(
             (
-                l
-                for l in done.stdout.splitlines()
-                if l.startswith(f"TARGET {name}[efficientnet-lite0+blocks-2-4]: ")
+                ln
+                for ln in done.stdout.splitlines()
+                if ln.startswith(f"TARGET {name}[efficientnet-lite0+blocks-2-4]: ")
             ),
             None,
         )

@@ -155,7 +155,7 @@ def test_strict_exits_2_naming_the_file(cli, folder, tmp_path):
 )
 def test_user_errors_are_one_line(cli, folder, tmp_path, args, message):
     argv = {"--backbone": "tiny-cli", "--data": str(folder), "--store": str(tmp_path / "s")}
-    argv.update(dict(zip(args[::2], args[1::2])))
+    argv.update(dict(zip(args[::2], args[1::2], strict=True)))
     result = cli("embed", *[x for kv in argv.items() for x in kv], "--no-progress")
     assert result.code == 2
     assert len(result.err.splitlines()) == 1 and message in result.err

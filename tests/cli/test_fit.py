@@ -97,7 +97,10 @@ def test_per_sample_files_for_a_npy_reference(cli, data, tmp_path):
             ["--scorers", "knn,isolation_forest"],
             r"unknown scorer 'isolation_forest'; available: .*knn.*mahalanobis",
         ),
-        (["--scorers", "knn:kk=3"], r"scorer 'knn' has no parameter 'kk'; its parameters: aggregate, batch_size, "),
+        (
+            ["--scorers", "knn:kk=3"],
+            r"scorer 'knn' has no parameter 'kk'; its parameters: aggregate, batch_size, ",
+        ),
         (["--groups-column", "patient"], "needs a feature store"),
         (["--calibration-fraction", "1.5"], r"calibration_fraction must be in \(0, 1\)"),
     ],

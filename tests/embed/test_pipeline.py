@@ -60,7 +60,10 @@ def _expected(
 
 def _keys(store: FeatureStore) -> list[tuple[str, object]]:
     meta = store.metadata
-    return [(p, None if pd.isna(f) else int(f)) for p, f in zip(meta["path"], meta["frame"])]
+    return [
+        (p, None if pd.isna(f) else int(f))
+        for p, f in zip(meta["path"], meta["frame"], strict=True)
+    ]
 
 
 def test_folder_embeds_every_image_with_its_metadata(backbone, folder, tmp_path):
@@ -122,7 +125,7 @@ def test_bad_files_are_listed_and_the_run_goes_on(backbone, folder, tmp_path):
     assert sorted(map(os.path.basename, failures["path"])) == sorted(BAD)
     for row in failures.itertuples():
         assert row.error.startswith(f"{row.path}: ") and "\n" not in row.error
-    reasons = dict(zip(failures["path"].map(os.path.basename), failures["error"]))
+    reasons = dict(zip(failures["path"].map(os.path.basename), failures["error"], strict=True))
     assert "empty" in reasons["empty.png"] and "truncated" in reasons["truncated.png"]
     assert "not a DICOM" in reasons["text.dcm"] and "NIfTI" in reasons["broken.nii.gz"]
     pd.testing.assert_frame_equal(summary.failures.reset_index(drop=True), failures)

@@ -78,7 +78,7 @@ def test_empty_slices_skipped(tmp_path):
     original = nib.load(ANATOMICAL)
     volume = np.asarray(original.dataobj, dtype=np.float32)
     background = volume.min()
-    padded = np.full(volume.shape[:2] + (volume.shape[2] + 4,), background, dtype=np.float32)
+    padded = np.full((*volume.shape[:2], volume.shape[2] + 4), background, dtype=np.float32)
     padded[:, :, 2:-2] = volume
     padded[0, 0, 0] = volume.max()  # 1 voxel of 33*41 (< 1 %) differs from background: still empty
     path = tmp_path / "padded.nii.gz"

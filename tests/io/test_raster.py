@@ -44,7 +44,7 @@ def test_rgb_png_exact(tmp_path, retina):
 
 
 def test_rgba_alpha_dropped(tmp_path, retina):
-    alpha = np.full(retina.shape[:2] + (1,), 77, dtype=np.uint8)
+    alpha = np.full((*retina.shape[:2], 1), 77, dtype=np.uint8)
     path = tmp_path / "retina_rgba.png"
     PILImage.fromarray(np.concatenate([retina, alpha], axis=2), mode="RGBA").save(path)
     (image,) = read_raster(path)

@@ -303,7 +303,7 @@ def test_score_csv_quotes_a_formula_path_and_the_terminal_sees_escapes(files, ca
 def test_report_scores_csv_quotes_a_formula_path(files, capsys, tmp_path):
     """Regression: the same path came out raw in the report's scores.csv."""
     out = tmp_path / "report"
-    code, printed, err = run(
+    code, _, err = run(
         capsys,
         "report",
         "--reference",

@@ -130,7 +130,7 @@ def test_a_non_utf8_file_name_fails_alone_and_reruns_go_on(tmp_path):
 
 
 def test_a_non_utf8_file_name_is_embedded_when_paths_are_hashed(tmp_path):
-    folder, odd = _bad_name_folder(tmp_path)
+    folder, _ = _bad_name_folder(tmp_path)
     summary = _run(folder, tmp_path / "store", store_paths=False)
     assert (summary.n_embedded_files, summary.n_failed_files) == (len(FRAMES) + 1, 0)
     again = _run(folder, tmp_path / "store", store_paths=False)

@@ -56,7 +56,7 @@ class _Checker(HTMLParser):
         if tag == "img":
             self.sources.append(attrs.get("src", ""))
         if tag == "h2":
-            self._in_h2, self.h2 = True, self.h2 + [""]
+            self._in_h2, self.h2 = True, [*self.h2, ""]
         if tag not in VOID:
             self.stack.append(tag)
 

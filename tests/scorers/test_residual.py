@@ -24,7 +24,9 @@ def test_bad_components(reference):
 
 @pytest.mark.parametrize("solver", ["covariance", "gram"])
 def test_normalize_scores_the_unit_vectors(solver, reference, shifted):
-    unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)
+    def unit(A):
+        return A / np.linalg.norm(A, axis=1, keepdims=True)
+
     plain = ResidualScorer(6, solver=solver).fit(unit(reference)).score(unit(shifted))
     ours = ResidualScorer(6, solver=solver, normalize=True).fit(reference).score(shifted)
     np.testing.assert_allclose(ours, plain, rtol=1e-4)

@@ -58,7 +58,10 @@ def test_variance_share_picks_the_smallest_subspace_explaining_it():
 
 def test_normalize_scores_the_unit_vectors():
     X, Q = anisotropic(300, 24, 7), anisotropic(9, 24, 8)
-    unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)
+
+    def unit(A):
+        return A / np.linalg.norm(A, axis=1, keepdims=True)
+
     plain = ResidualMahalanobisScorer(4).fit(unit(X)).score(unit(Q))
     np.testing.assert_allclose(
         ResidualMahalanobisScorer(4, normalize=True).fit(X).score(Q), plain, rtol=1e-5

@@ -10,7 +10,7 @@ from fmood.store import FeatureStore
 
 
 def recall(found, exact):
-    return np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)])
+    return np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact, strict=True)])
 
 
 def manifest(store):

@@ -18,7 +18,8 @@ DIM = 16
 # Adds 300 vectors, but stops at ``hook`` (half the vectors written, for append_vectors),
 # says "ready" and waits to be SIGKILLed.
 CHILD = (
-    """
+    f"DIM = {DIM}\n"
+    + """
 import sys, time
 import numpy as np
 import fmood.store.feature_store as fs
@@ -35,10 +36,9 @@ def stall(*args):
     time.sleep(60)
 
 setattr(fs, hook, stall)
-X = np.random.default_rng(1).normal(size=(300, %d)).astype(np.float32)
+X = np.random.default_rng(1).normal(size=(300, DIM)).astype(np.float32)
 FeatureStore.open(path, mode="a").add(X, {"path": [f"new{i}" for i in range(300)]})
 """
-    % DIM
 )
 
 
@@ -132,7 +132,7 @@ np.savez(out, ids=nb.ids, distances=nb.distances, paths=nb.table()["path"].to_nu
 
 
 def test_concurrent_readers_agree(tmp_path, rng):
-    s, X = make_store(tmp_path / "s", rng, index="HNSW32", n=500)
+    s, _ = make_store(tmp_path / "s", rng, index="HNSW32", n=500)
     queries = tmp_path / "q.npy"
     np.save(queries, rng.normal(size=(40, DIM)).astype(np.float32))
     outs = [tmp_path / f"r{i}.npz" for i in range(2)]

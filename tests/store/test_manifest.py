@@ -3,8 +3,8 @@ import json
 import pytest
 
 from fmood.errors import NotAStoreError, StoreCorruptError, StoreVersionError
-from fmood.utils.fingerprint import Fingerprint
 from fmood.store.manifest import FORMAT_VERSION, Manifest, read_manifest, write_manifest
+from fmood.utils.fingerprint import Fingerprint
 
 
 @pytest.fixture

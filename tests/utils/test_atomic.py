@@ -94,9 +94,11 @@ def test_staged_directory_refuses_a_folder_fmood_did_not_write(tmp_path):
     final = tmp_path / "out"
     final.mkdir()
     (final / "summary.json").write_text('{"format": "fmood.report"}')
-    with pytest.raises(OutputConflictError, match="summary.json"):
-        with staged_directory(final) as stage:
-            (stage / "report.html").write_text("x")
+    with (
+        pytest.raises(OutputConflictError, match="summary.json"),
+        staged_directory(final) as stage,
+    ):
+        (stage / "report.html").write_text("x")
     assert (final / "summary.json").read_text() == '{"format": "fmood.report"}'
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging left behind
 
@@ -109,9 +111,11 @@ def test_staged_directory_replaces_its_own_output_but_not_a_file_added_to_it(tmp
         (stage / "a.csv").write_text("2")
     assert (final / "a.csv").read_text() == "2"
     (final / "notes.txt").write_text("mine")
-    with pytest.raises(OutputConflictError, match="notes.txt"):
-        with staged_directory(final) as stage:
-            (stage / "a.csv").write_text("3")
+    with (
+        pytest.raises(OutputConflictError, match="notes.txt"),
+        staged_directory(final) as stage,
+    ):
+        (stage / "a.csv").write_text("3")
     assert (final / "notes.txt").read_text() == "mine"
     assert (final / "a.csv").read_text() == "2"
 

@@ -21,11 +21,11 @@ def test_flat_search_matches_sklearn(rng):
     Q = rng.normal(size=(37, 12)).astype(np.float32)
     index = build_index(12, "Flat", "l2")
     train_and_add(index, X)
-    D, I = search(index, Q, 5, batch_size=8)  # several chunks, one of them short
+    D, ids = search(index, Q, 5, batch_size=8)  # several chunks, one of them short
     ref_d, ref_i = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(Q)
-    np.testing.assert_array_equal(I, ref_i)
+    np.testing.assert_array_equal(ids, ref_i)
     np.testing.assert_allclose(D, ref_d**2, rtol=1e-5, atol=1e-5)  # faiss gives squared L2
-    assert D.dtype == np.float32 and I.dtype == np.int64
+    assert D.dtype == np.float32 and ids.dtype == np.int64
 
 
 def test_inner_product_search_matches_numpy(rng):
@@ -33,10 +33,10 @@ def test_inner_product_search_matches_numpy(rng):
     Q = rng.normal(size=(10, 8)).astype(np.float32)
     index = build_index(8, "Flat", "ip")
     train_and_add(index, X)
-    D, I = search(index, Q, 4)
+    D, ids = search(index, Q, 4)
     sims = Q.astype(np.float64) @ X.T.astype(np.float64)
     ref_i = np.argsort(-sims, axis=1)[:, :4]
-    np.testing.assert_array_equal(I, ref_i)
+    np.testing.assert_array_equal(ids, ref_i)
     np.testing.assert_allclose(D, np.take_along_axis(sims, ref_i, axis=1), rtol=1e-5, atol=1e-5)
 
 
@@ -98,8 +98,8 @@ def test_search_errors(rng):
         search(index, rng.normal(size=(2, 4)), 4)
     with pytest.raises(InvalidInputError, match="expected 4"):
         search(index, rng.normal(size=(2, 5)), 1)
-    D, I = search(index, np.empty((0, 4)), 2)
-    assert D.shape == I.shape == (0, 2)
+    D, ids = search(index, np.empty((0, 4)), 2)
+    assert D.shape == ids.shape == (0, 2)
 
 
 def test_to_device_on_cpu():

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import warnings
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -151,12 +152,13 @@ def _check_parameters(**values: Any) -> dict[str, int]:
 
 
 def _available_sources() -> tuple[list[str], list[str]]:
-    used, missing = [], []
-    for source in VOLUME_SOURCES:
-        (used if source.available() else missing).append(source.key)
-    for source in FILE_SOURCES:
-        found = package_file(source.package, source.file) is not None
-        (used if found else missing).append(source.key)
+    used: list[str] = []
+    missing: list[str] = []
+    for volume in VOLUME_SOURCES:
+        (used if volume.available() else missing).append(volume.key)
+    for file in FILE_SOURCES:
+        found = package_file(file.package, file.file) is not None
+        (used if found else missing).append(file.key)
     return used, missing
 
 
@@ -183,7 +185,7 @@ def _is_complete(root: Path, build: dict[str, Any]) -> bool:
         tables = [pd.read_csv(root / name) for name in (REFERENCE_CSV, TARGET_CSV)]
     except (OSError, ValueError):
         return False
-    counts: dict[str, int] = {}
+    counts: dict[Hashable, int] = {}
     for table in tables:
         if "path" not in table.columns or "shift" not in table.columns:
             return False
@@ -453,6 +455,7 @@ def _build(
             bar.update()
         for source in files:
             path = package_file(source.package, source.file)
+            assert path is not None  # files holds only sources _available_sources found
             for image in file_slices(source, path, seed):
                 _add(
                     target_rows, root, f"target/{source.shift}", image, source.shift, source.package

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 from PIL import Image as PILImage
 
 from fmood.errors import InvalidInputError
@@ -201,7 +202,9 @@ def _subject_coordinates(template: Template, parameters: SubjectParameters) -> n
         control_points=parameters.control_points,
         max_displacement=(5.0, 5.0, 5.0),
     )(subject)
-    return subject["coordinates"].data.numpy().astype(np.float64)
+    moved = subject["coordinates"]
+    assert isinstance(moved, tio.ScalarImage)  # torchio types a Subject's items as object
+    return moved.data.numpy().astype(np.float64)
 
 
 def _trilinear(volumes: np.ndarray, points: np.ndarray, padding: str) -> np.ndarray:
@@ -396,12 +399,20 @@ class VolumeSource:
             return importlib.util.find_spec("nilearn") is not None
         return package_file(self.package, self.file) is not None
 
-    def load(self) -> nib.Nifti1Image:
+    def load(self) -> SpatialImage:
         if self.package == "nilearn":
             from nilearn import datasets
 
             return getattr(datasets, _NILEARN_MAPS[self.file])(resolution=1)
-        return nib.load(package_file(self.package, self.file))
+        path = package_file(self.package, self.file)
+        if path is None:
+            raise FileNotFoundError(f"{self.key}: the package or the file is not installed")
+        image = nib.load(path)
+        if not isinstance(image, SpatialImage):
+            raise InvalidInputError(
+                f"{path}: nibabel reads it as a {type(image).__name__}, not a volume"
+            )
+        return image
 
 
 VOLUME_SOURCES: tuple[VolumeSource, ...] = (
@@ -528,6 +539,7 @@ def fit_size(pixels: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, 
         return pixels, None
     scale = max_side / max(h, w)
     size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    out: np.ndarray
     if pixels.ndim == 2:
         resized = PILImage.fromarray(pixels.astype(np.float32), mode="F").resize(
             size, PILImage.Resampling.BOX

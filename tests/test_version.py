@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import fmood
 from fmood import _version
 from fmood.store import FeatureStore
 
-PYPROJECT = Path(fmood.__file__).parent.parent / "pyproject.toml"
+# The repository's pyproject.toml (fmood may be installed elsewhere, as in make test-core).
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def test_the_build_reads_the_version_from_fmood_version():
@@ -21,6 +23,10 @@ def test_the_build_reads_the_version_from_fmood_version():
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {
         "attr": "fmood._version.__version__"
     }
+
+
+def test_the_installed_distribution_carries_that_version():
+    assert importlib.metadata.version("fmood") == _version.__version__
 
 
 def test_the_package_and_a_new_store_carry_that_version(tmp_path):

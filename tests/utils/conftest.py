@@ -1,25 +1,5 @@
-"""Fixtures shared by the tests of fmood.utils."""
+"""Fixtures shared by the utils tests (defined in tests/points.py)."""
 
-from __future__ import annotations
+from points import clustered, rng
 
-from collections.abc import Callable
-
-import numpy as np
-import pytest
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
-def clustered(rng: np.random.Generator) -> Callable[[int, int, int], np.ndarray]:
-    """Make (n, d) float32 points around ``centers`` Gaussian centres, as embeddings cluster."""
-
-    def make(n: int, d: int, centers: int = 20) -> np.ndarray:
-        means = rng.normal(size=(centers, d)) * 4
-        labels = rng.integers(0, centers, size=n)
-        return (means[labels] + rng.normal(size=(n, d))).astype(np.float32)
-
-    return make
+__all__ = ["clustered", "rng"]

@@ -82,18 +82,27 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: T, *, overwrite: bool = False) -> T:
         """Register ``obj`` as ``name`` and return it (so it also works inside a decorator).
 
-        Raises ``duplicate_error`` when ``name`` is taken and ``overwrite`` is False, and
+        Raises ``duplicate_error`` when ``name`` is taken by another object and ``overwrite`` is
+        False (the same class or function defined again, as a reloaded module or a re-run
+        notebook cell does, replaces its old self), and
         :class:`InvalidInputError` when ``name`` is not a non-empty string.
         """
         if not isinstance(name, str) or not name:
             raise InvalidInputError(f"a {self.kind} name must be a non-empty string, got {name!r}")
-        if name in self._entries and not overwrite:
+        if (
+            name in self._entries
+            and not overwrite
+            and not _same_definition(self._entries[name], obj)
+        ):
             raise self.duplicate_error(
                 f"a {self.kind} named {name!r} is registered already; "
                 "pass overwrite=True to replace it"
             )
         self._entries[name] = obj
         return obj
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
 
     def get(self, name: str) -> T:
         """The object registered as ``name``; :class:`UnknownNameError` names close matches if none."""
@@ -122,3 +131,10 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, names={self.names()})"
+
+
+def _same_definition(old: object, new: object) -> bool:
+    """Whether ``new`` is ``old`` defined again: same module and qualified name."""
+    key_old = (getattr(old, "__module__", None), getattr(old, "__qualname__", None))
+    key_new = (getattr(new, "__module__", None), getattr(new, "__qualname__", None))
+    return None not in key_old and key_old == key_new

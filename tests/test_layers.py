@@ -70,6 +70,8 @@ DEPRECATED_ALIASES = frozenset(
         "fmood.datasets.medical.labels",
         "fmood.datasets.medical.shifts",
         "fmood.datasets.medical.sources",
+        "fmood.workflows.compare_measures",
+        "fmood.workflows.compare_output",
     }
 )
 
@@ -81,7 +83,14 @@ BENCH_IMPORTERS = {
 
 #: Names that fmood.datasets forwards, deprecated, to fmood_bench.datasets.medical.
 DEPRECATED_NAMES = frozenset(
-    f"fmood.datasets.{name}" for name in ("GROUPS", "MedicalOODDataset", "make_medical_ood_dataset")
+    [
+        *(
+            f"fmood.datasets.{name}"
+            for name in ("GROUPS", "MedicalOODDataset", "make_medical_ood_dataset")
+        ),
+        "fmood.embed.writer.open_store",
+        "fmood.backbones.precomputed.embed_precomputed",
+    ]
 )
 
 #: What only the benchmark and the demo need (the bench and demo extras): no library module
@@ -435,11 +444,13 @@ def old_paths_in(root: Path, skip: frozenset[str] = frozenset()) -> list[str]:
 
 
 def test_our_code_uses_no_deprecated_path():
-    # so that only a user's old code sees the DeprecationWarnings; the aliases' own test
-    # (tests/bench/test_old_paths.py) and this file are the places that name them
+    # so that only a user's old code sees the DeprecationWarnings; the aliases' own tests
+    # (tests/bench/test_old_paths.py, tests/workflows/test_comparison.py for the workflows
+    # aliases) and this file are the places that name them
     used = old_paths_in(PACKAGE_DIR) + old_paths_in(BENCH_DIR)
+    alias_tests = frozenset({"test_old_paths.py", "test_comparison.py", "test_layers.py"})
     for folder in ("benchmarks", "examples", "tests"):
-        used += old_paths_in(REPO / folder, skip=frozenset({"test_old_paths.py", "test_layers.py"}))
+        used += old_paths_in(REPO / folder, skip=alias_tests)
     assert not used, "deprecated paths used; import from the new homes:\n" + "\n".join(used)
 
 

@@ -130,3 +130,26 @@ def test_list_and_is_scorer():
     assert is_scorer("knn") and not is_scorer("odin")
     with pytest.raises(InvalidInputError, match="unknown scorer 'kn'; did you mean 'knn'"):
         get_scorer("kn")
+
+
+def test_the_same_definition_registered_again_replaces_itself_a_new_one_is_refused():
+    """A reloaded module or a re-run notebook cell defines the class again: not a clash."""
+    registry: Registry[type] = Registry("thing")
+    first = type("Thing", (), {"__module__": "notebook"})
+    again = type("Thing", (), {"__module__": "notebook"})
+    other = type("Other", (), {"__module__": "notebook"})
+    registry.register("thing", first)
+    registry.register("thing", again)
+    assert registry["thing"] is again
+    with pytest.raises(DuplicateNameError, match="registered already"):
+        registry.register("thing", other)
+
+
+def test_reloading_a_scorer_module_keeps_working():
+    # In a subprocess: a reload swaps the class that this session's other tests hold.
+    code = (
+        "import importlib, fmood.scorers.knn as knn; importlib.reload(knn); "
+        "from fmood.scorers import get_scorer; assert type(get_scorer('knn')) is knn.KNNScorer"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr

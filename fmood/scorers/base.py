@@ -166,8 +166,11 @@ class BaseScorer(BaseEstimator, ABC):
         ndarray of shape (n_samples,), float64
         """
 
-    def score(self, X: ArrayLike) -> np.ndarray:
-        """:meth:`score_samples` under fmood's name: shape (n_samples,), higher = more OOD."""
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
+        """:meth:`score_samples` under fmood's name: shape (n_samples,), higher = more OOD.
+
+        ``y`` is ignored; it is there so that a Pipeline ending in a scorer can call it.
+        """
         return self.score_samples(X)
 
     def _validate_fit_data(
@@ -245,7 +248,7 @@ def construct(cls: type[E], kind: str, name: str, params: dict[str, Any]) -> E:
 
     ``kind`` and ``name`` ("scorer", "knn") name it in the error message.
     """
-    valid = sorted(cls().get_params(deep=False))
+    valid = sorted(cls._get_param_names())
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise InvalidInputError(

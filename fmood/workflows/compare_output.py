@@ -1,8 +1,8 @@
 """Deprecated home of the comparison's files: use :mod:`fmood.workflows.comparison.output`.
 
 Kept so existing imports keep working; every name warns (DeprecationWarning) when used.
-``write_comparison`` now takes the :class:`~fmood.workflows.comparison.BackboneMeasures`
-records in place of their summary dicts.
+``write_comparison`` is not forwarded: its replacement takes the
+:class:`~fmood.workflows.comparison.BackboneMeasures` records in place of their summary dicts.
 """
 
 from __future__ import annotations
@@ -32,15 +32,20 @@ _MOVED = {
             "meaning",
             "ranked_table",
             "render_html",
-            "write_comparison",
         )
     },
-    "check_out_dir": ("fmood.report.outputs", "check_out_dir"),
+    "check_out_dir": ("fmood.utils.outputs", "check_out_dir"),
     "plain": ("fmood.report.outputs", "plain"),
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "write_comparison":  # its arguments changed: an alias would fail further on
+        raise AttributeError(
+            f"{__name__}.write_comparison was replaced by "
+            "fmood.workflows.comparison.output.write_comparison, which takes BackboneMeasures "
+            "records instead of summary dicts"
+        )
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, new = _MOVED[name]

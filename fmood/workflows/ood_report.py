@@ -9,7 +9,7 @@ from typing import Any
 from fmood.backbones import Backbone, load
 from fmood.progress import stage_line
 from fmood.report import ReportSummary, build_report
-from fmood.report.outputs import check_out_dir
+from fmood.utils.outputs import check_out_dir
 from fmood.workflows.sources import DEFAULT_STORE_ROOT, store_for
 
 

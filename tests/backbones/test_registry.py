@@ -36,8 +36,13 @@ def test_register_a_custom_backbone(own_registry):
     assert backbones.load("mine", device="cpu", width=3).dim == 3
     assert "mine" in backbones.available_backbones()
     assert registry.is_backbone("mine")
+    backbones.register_backbone("mine", factory)  # the same factory again (a re-run cell): fine
+
+    def another(**options):
+        return factory(**options)
+
     with pytest.raises(DuplicateBackboneError, match="'mine' is registered already"):
-        backbones.register_backbone("mine", factory)
+        backbones.register_backbone("mine", another)
     with pytest.raises(BackboneError, match="'litemedsam' is registered already.*overwrite=True"):
         backbones.register_backbone("litemedsam", factory)
     with pytest.raises(BackboneError, match="starting with 'timm:' are taken"):

@@ -157,3 +157,37 @@ def test_base_scorer_is_abstract_over_fit_and_score_samples():
 def test_unknown_parameter_is_named_with_the_valid_ones():
     with pytest.raises(InvalidInputError, match="scorer 'knn' has no parameter 'kk'; its param"):
         get_scorer("knn", kk=3)
+
+
+def test_a_scorer_with_a_required_parameter_is_built_by_name():
+    from fmood.scorers.base import SCORERS, construct
+
+    class NeedsK(BaseScorer):
+        name = "needs-k-test"
+        reference = "none"
+
+        def __init__(self, k: int) -> None:
+            self.k = k
+
+        def fit(self, X, y=None):
+            return self
+
+        def score_samples(self, X):
+            return np.zeros(len(X))
+
+    assert construct(NeedsK, "scorer", "needs-k-test", {"k": 3}).k == 3
+    with pytest.raises(InvalidInputError, match="its parameters are: k"):
+        construct(NeedsK, "scorer", "needs-k-test", {"kk": 3})
+    assert "needs-k-test" not in SCORERS
+
+
+def test_a_pipeline_ending_in_a_scorer_scores_per_row():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fmood.scorers import KNNScorer
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    pipeline = make_pipeline(StandardScaler(), KNNScorer(k=3)).fit(X)
+    assert pipeline.score(X[:5]).shape == (5,)
+    np.testing.assert_allclose(pipeline.score(X[:5]), pipeline.score_samples(X[:5]))

@@ -340,3 +340,20 @@ def test_page_table_fits_a_narrow_window():
     assert "table.comparison th { white-space: normal;" in page
     assert '<td class="text wrap">x</td>' in page  # the long "timed on" text wraps
     assert "position: sticky" in page  # rank and backbone stay when the table scrolls
+
+
+def test_a_subsampled_domain_classifier_keeps_the_old_seed_order():
+    """The fold seed is the seed's first draw and the subsample the next ones (fmood 0.1):
+    splitting the measure onto DomainClassifier must not change compare's AUROC above the cap."""
+    from fmood.distances.classifier import DomainClassifier
+    from fmood.workflows.comparison.measures import domain_classifier_auroc
+
+    rng = np.random.default_rng(1)
+    A, B = rng.normal(size=(300, 8)), rng.normal(size=(200, 8)) + 0.15
+    draws = np.random.default_rng(3)
+    draws.integers(2**31)
+    keep_a = np.sort(draws.choice(300, size=150, replace=False))
+    keep_b = np.sort(draws.choice(200, size=150, replace=False))
+    expected = DomainClassifier(A[keep_a], B[keep_b], rng=np.random.default_rng(3), C=0.1).value
+    measured = domain_classifier_auroc(A, B, seed=3, max_samples=150)
+    assert measured.auroc == expected and (measured.n_reference, measured.n_target) == (150, 150)

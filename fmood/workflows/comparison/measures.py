@@ -114,7 +114,8 @@ def domain_classifier_auroc(
     groups_reference, groups_target : ndarray of shape (n_reference,) / (n_target,), optional
         Patient of each row.
     seed : int
-        Seeds the subsample, then the folds.
+        Seeds the folds (the first draw, as :class:`DomainClassifier` takes it) and the
+        subsample (the draws after it), as fmood 0.1 did.
     cv : int
         Folds, reduced to the groups (or rows) of the smaller side.
     max_samples : int
@@ -125,7 +126,11 @@ def domain_classifier_auroc(
     InvalidInputError
         Fewer than 2 groups on a side, or a training fold holding a single side.
     """
+    # DomainClassifier's fold seed is the first draw of the seed's stream and the subsample
+    # the draws after it, as in fmood 0.1's compare: the same seed gives the same AUROC.
+    classifier_rng = np.random.default_rng(seed)
     rng = np.random.default_rng(seed)
+    rng.integers(2**31)
     keep_r = _subsample(X_reference.shape[0], max_samples, rng)
     keep_t = _subsample(X_target.shape[0], max_samples, rng)
     group_aware = groups_reference is not None or groups_target is not None
@@ -135,7 +140,7 @@ def domain_classifier_auroc(
             [_row_groups(groups_reference, keep_r, "r"), _row_groups(groups_target, keep_t, "t")]
         )
     classifier = DomainClassifier(
-        X_reference[keep_r], X_target[keep_t], rng=rng, cv=cv, C=PENALTY_C, groups=groups
+        X_reference[keep_r], X_target[keep_t], rng=classifier_rng, cv=cv, C=PENALTY_C, groups=groups
     )
     return DomainClassifierAUROC(
         auroc=classifier.value,

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from fmood.report.outputs import check_out_dir
 from fmood.sanitize import printable
+from fmood.utils.outputs import check_out_dir
 from fmood.workflows.comparison.config import (
     BackboneLike,
     CompareConfig,

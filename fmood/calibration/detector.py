@@ -330,6 +330,17 @@ class OODDetector(BaseEstimator):
             warnings.warn(self._small_reference_message(), SmallReferenceWarning, stacklevel=2)
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The domain index is a FAISS (SWIG) object; _calibrate rebuilds it on unpickling.
+        state = dict(super().__getstate__())  # a copy: on Python >= 3.11 the live __dict__
+        state.pop("_domain_index", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "calibration_scores_" in state:
+            self._calibrate()
+
     def _calibrate(self) -> None:
         """Build the calibrators from the stored calibration scores (also used by ``load``)."""
         self.calibration_size_ = int(self.calibration_scores_.shape[0])

@@ -192,6 +192,21 @@ class BaseScorer(BaseEstimator, ABC):
         return check_embeddings(X, "X", dim=self.n_features_in_)
 
     # -- persistence -----------------------------------------------------------------
+    #: Private attributes that :meth:`_restore` rebuilds from the fitted state (a FAISS index):
+    #: left out of a pickle, which then never holds a SWIG object.
+    _caches: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # a copy: on Python >= 3.11 it is the live __dict__
+        for key in self._caches:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if hasattr(self, "n_features_in_"):
+            self._restore()
+
     def get_state(self) -> dict[str, np.ndarray]:
         """Fitted state as named arrays (every attribute ending in ``_``)."""
         check_is_fitted(self, "n_features_in_")

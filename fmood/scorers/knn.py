@@ -80,6 +80,7 @@ class KNNScorer(BaseScorer):
     """
 
     name = "knn"
+    _caches = ("_index",)
     reference = "Sun et al., Out-of-Distribution Detection with Deep Nearest Neighbors, ICML 2022"
 
     def __init__(

@@ -156,6 +156,8 @@ class MahalanobisScorer(BaseScorer):
             "complement_scale_": ("f", ()),
         }
 
+    _caches = ("_white_means", "_index")
+
     def _restore(self) -> None:
         # Nearest class mean in whitened space is an exact 1-NN search over the means.
         self._white_means = self._whiten(self.means_).astype(np.float32)

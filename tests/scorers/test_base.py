@@ -191,3 +191,33 @@ def test_a_pipeline_ending_in_a_scorer_scores_per_row():
     pipeline = make_pipeline(StandardScaler(), KNNScorer(k=3)).fit(X)
     assert pipeline.score(X[:5]).shape == (5,)
     np.testing.assert_allclose(pipeline.score(X[:5]), pipeline.score_samples(X[:5]))
+
+
+def test_pickles_hold_no_faiss_object_so_another_swig_module_cannot_break_them():
+    """With SimpleITK (a torchio dependency) imported after faiss, as a test session or the
+    demo does, FAISS's own index pickling failed inside SWIG; scorers and detectors now leave
+    their index out of a pickle and rebuild it."""
+    pytest.importorskip("SimpleITK")
+    code = """
+import warnings, pickle, numpy as np
+from fmood import OODDetector
+from fmood.scorers import KNNScorer, MahalanobisScorer
+import SimpleITK  # after faiss: its SWIG vector type then shadows faiss's
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+X, Q = rng.normal(size=(120, 4)).astype("float32"), rng.normal(size=(5, 4)).astype("float32")
+sites = np.repeat(["a", "b"], 60)
+for fitted in (KNNScorer(k=3).fit(X), MahalanobisScorer().fit(X, rng.integers(3, size=120)),
+               OODDetector().fit(X, groups=np.arange(120) % 12, domains=sites)):
+    again = pickle.loads(pickle.dumps(fitted))
+    same = (np.array_equal(again.score(Q), fitted.score(Q)) if hasattr(fitted, "score")
+            and not isinstance(fitted, OODDetector) else
+            np.array_equal(again.pvalues(Q), fitted.pvalues(Q)))
+    assert same, type(fitted).__name__
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]

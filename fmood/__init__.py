@@ -11,9 +11,9 @@ The public names are imported on first use (PEP 562), so that ``import fmood`` a
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from fmood._lazy import lazy_attributes
 from fmood._version import __version__ as __version__
 
 #: Public name -> the module that defines it.
@@ -52,14 +52,4 @@ if TYPE_CHECKING:
     from fmood.utils.fingerprint import Fingerprint
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fmood' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fmood._validation",
         "fmood._extras",
         "fmood._deprecation",
+        "fmood._lazy",
         "fmood.sanitize",
         "fmood.progress",
         "fmood.utils",

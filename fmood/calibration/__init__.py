@@ -7,8 +7,9 @@ imported on first use (PEP 562), so reaching one submodule does not load the oth
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fmood._lazy import lazy_attributes
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -42,14 +43,4 @@ if TYPE_CHECKING:
     from fmood.calibration.split import calibration_folds, calibration_split
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -25,3 +26,17 @@ def forward(old: str, new: ModuleType, name: str, only: Collection[str] | None =
         stacklevel=3,  # the code that used the old name, past the alias's __getattr__
     )
     return getattr(new, name)
+
+
+def forward_moved(old: str, moved: Mapping[str, tuple[str, str]], name: str) -> Any:
+    """``<module>.<new>`` for ``moved[name] = (module, new)``, warning that ``old.<name>`` is
+    deprecated; for an alias module whose names moved to several modules or were renamed."""
+    if name not in moved:
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+    module, new = moved[name]
+    warnings.warn(
+        f"{old}.{name} is deprecated; use {module}.{new}",
+        DeprecationWarning,
+        stacklevel=3,  # the code that used the old name, past the alias's __getattr__
+    )
+    return getattr(importlib.import_module(module), new)

@@ -7,9 +7,9 @@ Kept so existing imports keep working; every name warns (DeprecationWarning) whe
 
 from __future__ import annotations
 
-import importlib
-import warnings
 from typing import Any
+
+from fmood._deprecation import forward_moved
 
 _OUTPUT = "fmood.workflows.comparison.output"
 #: Old name -> (new module, new name).
@@ -46,10 +46,4 @@ def __getattr__(name: str) -> Any:
             "fmood.workflows.comparison.output.write_comparison, which takes BackboneMeasures "
             "records instead of summary dicts"
         )
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, new = _MOVED[name]
-    warnings.warn(
-        f"{__name__}.{name} is deprecated; use {module}.{new}", DeprecationWarning, stacklevel=2
-    )
-    return getattr(importlib.import_module(module), new)
+    return forward_moved(__name__, _MOVED, name)
